@@ -1,0 +1,12 @@
+"""Every router of the app, in one list."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from textrelay.api.routes import credentials, keys, sandboxes
+
+
+def install(app: FastAPI) -> None:
+    for module in (sandboxes, keys, credentials):
+        app.include_router(module.router)

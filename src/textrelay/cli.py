@@ -1,0 +1,292 @@
+"""The ``textrelay`` command."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from textrelay.config import Settings, get_settings
+
+app = typer.Typer(help="textrelay: SMS, MMS and RCS for customer journeys.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+users_app = typer.Typer(help="Admin UI logins.", no_args_is_help=True)
+secrets_app = typer.Typer(help="Encryption keys for secrets at rest.", no_args_is_help=True)
+sandboxes_app = typer.Typer(help="Sandboxes.", no_args_is_help=True)
+credentials_app = typer.Typer(help="API credentials.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(sandboxes_app, name="sandboxes")
+app.add_typer(credentials_app, name="credentials")
+console = Console()
+err = Console(stderr=True)
+
+
+def _context():  # type: ignore[no-untyped-def]
+    from textrelay.services.context import Context
+
+    ctx = Context.from_settings(get_settings())
+    ctx.db.upgrade()
+    return ctx
+
+
+def _fail(exc: Exception) -> None:
+    from textrelay.errors import TextrelayError
+
+    if isinstance(exc, TextrelayError):
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from None
+    raise exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    worker: Annotated[bool, typer.Option(help="Run a delivery worker in this process.")] = True,
+) -> None:
+    """Run the API, the admin UI and a delivery worker in one process."""
+    import uvicorn
+
+    from textrelay import logging as tr_logging
+    from textrelay.api.app import create_app
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**{**get_settings().model_dump(), **overrides})
+    if not settings.public_url:
+        settings.public_url = f"http://{settings.host}:{settings.port}"
+    tr_logging.configure(settings.log_level)
+    console.print(f"textrelay listening on http://{settings.host}:{settings.port}  "
+                  f"(database: {settings.resolved_database_url.split('://')[0]}, data: {settings.data_dir})")
+    application = create_app(settings, run_worker=worker)
+    uvicorn.run(application, host=settings.host, port=settings.port, log_config=None,
+                access_log=False, proxy_headers=settings.trust_proxy_headers)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the newest version."""
+    _context()
+    console.print("database is up to date")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    role: Annotated[str, typer.Option(help="admin or sender.")] = "admin",
+    sandbox: Annotated[str | None, typer.Option(help="Limit the key to this sandbox.")] = None,
+) -> None:
+    """Create an API key; it is printed once."""
+    from textrelay.services import access, bootstrap
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            bootstrap.run(session)
+            key, token = access.create_key(session, name, role, sandbox)
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"API key '{key.name}' ({key.role}{', sandbox ' + sandbox if sandbox else ''}):")
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    from textrelay.services import access
+
+    ctx = _context()
+    with ctx.db.session() as session:
+        rows = access.list_keys(session)
+        table = Table("id", "name", "role", "prefix", "sandbox")
+        for key in rows:
+            table.add_row(key.id, key.name, key.role, key.prefix + "…", key.sandbox_id or "all")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    from textrelay.services import access
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            access.revoke_key(session, key_id)
+    except Exception as exc:
+        _fail(exc)
+    console.print("revoked")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    username: Annotated[str, typer.Argument()] = "admin",
+    password: Annotated[str | None, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = None,
+) -> None:
+    """Create an admin UI login, or change its password."""
+    from textrelay.services import access
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            access.create_user(session, username, password or "")
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"login '{username}' saved")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    retire: Annotated[bool, typer.Option(help="Afterwards, drop every key but the new one.")] = False,
+) -> None:
+    """Add a new encryption key and re-encrypt every stored secret with it, without downtime."""
+    from textrelay.services import secret_rotation
+
+    ctx = _context()
+    try:
+        count = secret_rotation.rotate(ctx, retire=retire)
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"re-encrypted {count} secret(s) under a new key"
+                  + ("; old keys retired" if retire else "; old keys kept for running processes"))
+
+
+@sandboxes_app.command("list")
+def sandboxes_list() -> None:
+    from textrelay.services import sandboxes
+
+    ctx = _context()
+    with ctx.db.session() as session:
+        for sandbox in sandboxes.list_all(session):
+            console.print(sandbox.name)
+
+
+@sandboxes_app.command("create")
+def sandboxes_create(name: str) -> None:
+    from textrelay.services import sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            sandboxes.create(session, name)
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"sandbox '{name}' created")
+
+
+@sandboxes_app.command("delete")
+def sandboxes_delete(name: str) -> None:
+    from textrelay.services import sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            sandboxes.delete(session, name)
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"sandbox '{name}' deleted")
+
+
+@credentials_app.command("list")
+def credentials_list(sandbox: Annotated[str, typer.Option()] = "prod") -> None:
+    from textrelay.services import credentials, sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            box = sandboxes.get_by_name(session, sandbox)
+            table = Table("id", "name", "vendor", "account", "inbound number", "token")
+            for c in credentials.list_all(session, box):
+                table.add_row(c.id, c.name, c.vendor, c.account_key, c.inbound_number or "",
+                              (c.secret_hints or {}).get("auth_token") or "")
+    except Exception as exc:
+        _fail(exc)
+    console.print(table)
+
+
+@credentials_app.command("create-twilio")
+def credentials_create_twilio(
+    name: Annotated[str, typer.Option()],
+    account_sid: Annotated[str, typer.Option()],
+    auth_token: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    messaging_service_sid: Annotated[str | None, typer.Option()] = None,
+    inbound_number: Annotated[str | None, typer.Option()] = None,
+    api_base_url: Annotated[str | None, typer.Option()] = None,
+    sandbox: Annotated[str, typer.Option()] = "prod",
+) -> None:
+    """Register a Twilio API credential."""
+    from pydantic import ValidationError
+
+    from textrelay.services import credentials, sandboxes
+
+    ctx = _context()
+    try:
+        data = credentials.TwilioCredentialCreate(
+            name=name, account_sid=account_sid, auth_token=auth_token,
+            messaging_service_sid=messaging_service_sid, inbound_number=inbound_number,
+            api_base_url=api_base_url)
+        with ctx.db.session() as session:
+            cred = credentials.create(session, ctx.keyring, sandboxes.get_by_name(session, sandbox), data)
+    except ValidationError as exc:
+        for e in exc.errors():
+            err.print(f"[red]error:[/red] {'.'.join(map(str, e['loc']))}: {e['msg']}")
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"credential '{cred.name}' created: {cred.id}")
+
+
+@credentials_app.command("verify")
+def credentials_verify(
+    credential_id: str,
+    to: Annotated[str | None, typer.Option(help="Send a test message to this number.")] = None,
+    body: Annotated[str | None, typer.Option(help="Text of the test message.")] = None,
+    sandbox: Annotated[str, typer.Option()] = "prod",
+) -> None:
+    """Check a credential against its provider; optionally send a test message."""
+    from textrelay.services import credentials, sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            box = sandboxes.get_by_name(session, sandbox)
+            cred = credentials.get(session, box, credential_id)
+        result = asyncio.run(credentials.verify(cred, ctx.keyring, credentials.VerifyRequest(to=to, body=body)))
+        with ctx.db.session() as session:
+            credentials.record_verification(session, box, credential_id, result)
+    except Exception as exc:
+        _fail(exc)
+    for check in result["checks"]:
+        mark = "[green]ok[/green]" if check["ok"] else "[red]failed[/red]"
+        console.print(f"{check['check']}: {mark}  {check['detail']}")
+    raise typer.Exit(0 if result["ok"] else 1)
+
+
+@app.command()
+def simulator(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8099,
+    account: Annotated[list[str] | None, typer.Option(help="AccountSid:AuthToken; repeatable.")] = None,
+    callback_delay: Annotated[float, typer.Option(help="Seconds between status callbacks.")] = 0.05,
+) -> None:
+    """Run the Twilio-compatible simulator (tests, benchmarks and offline demos)."""
+    from textrelay.simulator import run
+
+    pairs = []
+    for item in account or []:
+        sid, _, token = item.partition(":")
+        if not sid or not token:
+            err.print("[red]error:[/red] --account takes AccountSid:AuthToken")
+            raise typer.Exit(2)
+        pairs.append((sid, token))
+    run(host=host, port=port, accounts=pairs, callback_delay=callback_delay)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+

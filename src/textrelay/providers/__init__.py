@@ -1,0 +1,1 @@
+"""Providers: one module per vendor behind the contract in ``base``."""

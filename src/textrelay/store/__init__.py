@@ -1,0 +1,1 @@
+"""Storage: tables, engine and unit of work, migrations beside them."""
