@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import aiohttp
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from textrelay.errors import Conflict, NotFound, ValidationFailed
 from textrelay.providers import twilio
 from textrelay.secrets import KeyRing, mask
 from textrelay.services import webhooks
-from textrelay.store.models import ChannelConfiguration, Credential, Sandbox, utcnow
+from textrelay.store.models import ChannelConfiguration, Credential, Sandbox, Webhook, utcnow
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 AccountSid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^AC[0-9a-fA-F]{32}$")]
@@ -173,8 +174,7 @@ def delete(session: Session, sandbox: Sandbox, credential_id: str) -> None:
             f"credential '{cred.name}' is used by channel configurations: {', '.join(sorted(users))}",
             errors=[{"field": "channel_configurations", "message": ", ".join(sorted(users))}],
             channel_configurations=sorted(users))
-    for hook in webhooks.for_credential(session, cred.id):
-        session.delete(hook)
+    session.execute(sql_delete(Webhook).where(Webhook.credential_id == cred.id))
     session.delete(cred)
 
 
