@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from textrelay.api.routes import credentials, keys, sandboxes
+from textrelay.api.routes import credentials, hooks, keys, sandboxes
 
 
 def install(app: FastAPI) -> None:
-    for module in (sandboxes, keys, credentials):
+    for module in (sandboxes, keys, credentials, hooks):
         app.include_router(module.router)

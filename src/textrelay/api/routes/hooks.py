@@ -1,0 +1,111 @@
+"""Provider-facing webhooks: ``/hooks/{vendor}/{webhook_id}``. No API key: provider signatures.
+
+Each webhook is looked up once and kept in a small in-process cache (its type, sandbox and the
+credential's signing secret), because status callbacks arrive by the thousand per second.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+
+from textrelay.api.deps import public_base_url
+from textrelay.errors import Forbidden, NotFound, TextrelayError
+from textrelay.providers.twilio_signature import validate_signature
+from textrelay.services import credentials as credential_service
+from textrelay.services.context import Context
+from textrelay.store.models import Credential, Webhook
+
+router = APIRouter(prefix="/hooks", tags=["provider webhooks"], include_in_schema=False)
+
+CACHE_SECONDS = 30.0
+
+
+class BadRequest(TextrelayError):
+    status = 400
+    title = "Bad request"
+
+
+@dataclass(frozen=True)
+class WebhookInfo:
+    id: str
+    type: str
+    sandbox_id: str
+    credential_id: str
+    vendor: str
+    inbound_number: str | None
+    sender_number: str | None
+    signing_secret: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+_cache: dict[str, tuple[float, WebhookInfo]] = {}
+
+
+def forget(webhook_id: str | None = None) -> None:
+    """Drop cached webhook data (after an edit)."""
+    if webhook_id is None:
+        _cache.clear()
+    else:
+        _cache.pop(webhook_id, None)
+
+
+def load_webhook(ctx: Context, webhook_id: str, vendor: str) -> WebhookInfo:
+    now = time.monotonic()
+    hit = _cache.get(webhook_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    with ctx.db.session() as session:
+        row = session.execute(
+            select(Webhook, Credential).join(Credential, Credential.id == Webhook.credential_id)
+            .where(Webhook.id == webhook_id)).first()
+        if row is None or row[1].vendor != vendor:
+            raise NotFound("no such webhook")
+        hook, cred = row
+        secret_name = "auth_token" if cred.vendor == "twilio" else "webhook_secret"
+        secret = credential_service.secret(cred, ctx.keyring, secret_name) if secret_name in (cred.secrets or {}) \
+            else ""
+        info = WebhookInfo(id=hook.id, type=hook.type, sandbox_id=hook.sandbox_id, credential_id=cred.id,
+                           vendor=cred.vendor, inbound_number=cred.inbound_number,
+                           sender_number=hook.sender_number, signing_secret=secret,
+                           settings=dict(hook.settings or {}))
+    _cache[webhook_id] = (now + CACHE_SECONDS, info)
+    return info
+
+
+def signed_url(request: Request) -> str:
+    """The URL the provider signed: our public base URL plus the path and query it called."""
+    url = public_base_url(request) + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    return url
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+    except UnicodeDecodeError:
+        raise BadRequest("the request body is not UTF-8 form data") from None
+
+
+@router.post("/twilio/{webhook_id}")
+async def twilio_webhook(webhook_id: str, request: Request) -> Response:
+    ctx: Context = request.app.state.context
+    info = load_webhook(ctx, webhook_id, "twilio")
+    body = await request.body()
+    form = parse_form(body)
+    if not validate_signature(info.signing_secret, signed_url(request), form,
+                              request.headers.get("x-twilio-signature")):
+        raise Forbidden("the X-Twilio-Signature header is missing or wrong")
+    if info.type == "feedback":
+        from textrelay.delivery import receipts
+
+        return await receipts.twilio_status(ctx, info, form, request.headers.get("i-twilio-idempotency-token"))
+    from textrelay.inbound import twilio as inbound_twilio
+
+    return await inbound_twilio.handle(ctx, info, form)
