@@ -151,6 +151,8 @@ class SimMessage:
     direction: str
     status: str
     num_segments: int
+    planned_segments: int = 0
+    """What ``num_segments`` becomes once a Messaging Service has picked the sender."""
     media_urls: list[str] = field(default_factory=list)
     messaging_service_sid: str | None = None
     status_callback: str | None = None
