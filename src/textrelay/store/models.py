@@ -212,6 +212,8 @@ class Message(Base):
     lease_expires_at: Mapped[datetime | None]
     # True when a send went out and its outcome is unknown: reconcile before any resend.
     outcome_unknown: Mapped[bool] = mapped_column(Boolean, default=False)
+    # True while the message holds a rate-limit slot reserved for its next_attempt_at.
+    rate_reserved: Mapped[bool] = mapped_column(Boolean, default=False)
     valid_until: Mapped[datetime]
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
@@ -239,6 +241,18 @@ class ReceiptToken(Base):
 
     __tablename__ = "receipt_tokens"
     token: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnmatchedReceipt(Base):
+    """A delivery receipt whose provider id is not (yet) on any message: applied once it is."""
+
+    __tablename__ = "unmatched_receipts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    sandbox_id: Mapped[str] = mapped_column(String(32))
+    provider_message_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

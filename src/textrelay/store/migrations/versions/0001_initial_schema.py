@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 06:23:59.551291
+Create Date: 2026-11-27 06:32:23.388549
 """
 from alembic import op
 import sqlalchemy as sa
@@ -39,6 +39,18 @@ def upgrade() -> None:
     sa.Column('value', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
+    op.create_table('unmatched_receipts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('sandbox_id', sa.String(length=32), nullable=False),
+    sa.Column('provider_message_id', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('error_code', sa.String(length=32), nullable=True),
+    sa.Column('received_at', textrelay.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('unmatched_receipts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_unmatched_receipts_provider_message_id'), ['provider_message_id'], unique=False)
+
     op.create_table('users',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('username', sa.String(length=100), nullable=False),
@@ -245,6 +257,7 @@ def upgrade() -> None:
     sa.Column('next_attempt_at', textrelay.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('lease_expires_at', textrelay.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('outcome_unknown', sa.Boolean(), nullable=False),
+    sa.Column('rate_reserved', sa.Boolean(), nullable=False),
     sa.Column('valid_until', textrelay.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('idempotency_key', sa.String(length=255), nullable=True),
     sa.Column('request_hash', sa.String(length=64), nullable=True),
@@ -331,6 +344,10 @@ def downgrade() -> None:
 
     op.drop_table('api_keys')
     op.drop_table('users')
+    with op.batch_alter_table('unmatched_receipts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_unmatched_receipts_provider_message_id'))
+
+    op.drop_table('unmatched_receipts')
     op.drop_table('settings')
     op.drop_table('sandboxes')
     op.drop_table('receipt_tokens')
