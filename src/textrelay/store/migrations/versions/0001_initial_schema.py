@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 06:32:23.388549
+Create Date: 2026-11-27 06:32:34.138392
 """
 from alembic import op
 import sqlalchemy as sa
@@ -135,6 +135,41 @@ def upgrade() -> None:
     with op.batch_alter_table('credentials', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_credentials_sandbox_id'), ['sandbox_id'], unique=False)
 
+    op.create_table('event_deliveries',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('event_id', sa.String(length=32), nullable=False),
+    sa.Column('sandbox_id', sa.String(length=32), nullable=False),
+    sa.Column('type', sa.String(length=32), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', textrelay.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lease_expires_at', textrelay.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', textrelay.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', textrelay.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['sandbox_id'], ['sandboxes.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('event_id')
+    )
+    with op.batch_alter_table('event_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_event_deliveries_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_event_deliveries_sandbox_id'), ['sandbox_id'], unique=False)
+
+    op.create_table('event_destinations',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('sandbox_id', sa.String(length=32), nullable=False),
+    sa.Column('url', sa.String(length=2000), nullable=False),
+    sa.Column('secret', sa.Text(), nullable=False),
+    sa.Column('secret_hint', sa.String(length=16), nullable=False),
+    sa.Column('events', sa.JSON(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('created_at', textrelay.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', textrelay.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['sandbox_id'], ['sandboxes.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('sandbox_id')
+    )
     op.create_table('channel_configurations',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('sandbox_id', sa.String(length=32), nullable=False),
@@ -329,6 +364,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_channel_configurations_credential_id'))
 
     op.drop_table('channel_configurations')
+    op.drop_table('event_destinations')
+    with op.batch_alter_table('event_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_event_deliveries_sandbox_id'))
+        batch_op.drop_index('ix_event_deliveries_due')
+
+    op.drop_table('event_deliveries')
     with op.batch_alter_table('credentials', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_credentials_sandbox_id'))
 
