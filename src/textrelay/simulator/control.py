@@ -239,6 +239,7 @@ async def stats(request: Request) -> Response:
 
 async def reset(request: Request) -> Response:
     data = await _json(request)
+    await _sender(request).cancel_all()
     _state(request).reset(accounts=bool(data.get("accounts")))
     return JSONResponse({"reset": True})
 

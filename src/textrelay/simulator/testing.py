@@ -133,11 +133,11 @@ class SimulatorServer:
         self.wait_for(lambda: self.control("GET", "/_sim/stats")["pending_tasks"] == 0, timeout)
 
 
-def simulator_fixture(scope: str = "function", **kwargs: Any) -> Any:
-    """A pytest fixture yielding a started :class:`SimulatorServer` (``kwargs`` go to it)."""
+def simulator_fixture(scope: str = "function", name: str = "simulator", **kwargs: Any) -> Any:
+    """A pytest fixture called ``name`` yielding a started :class:`SimulatorServer` (``kwargs`` go to it)."""
     import pytest
 
-    @pytest.fixture(scope=scope)
+    @pytest.fixture(scope=scope, name=name)
     def simulator() -> Iterator[SimulatorServer]:
         with SimulatorServer(**kwargs) as server:
             yield server

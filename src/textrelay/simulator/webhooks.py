@@ -73,11 +73,16 @@ class WebhookSender:
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 return PostResult(None, None, "", f"{type(exc).__name__}: {exc}")
 
-    async def close(self) -> None:
-        for task in list(self._tasks):
+    async def cancel_all(self) -> None:
+        """Stop every background job (message lifecycles in flight)."""
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.cancel_all()
         if self._session is not None:
             await self._session.close()
             self._session = None
