@@ -23,6 +23,7 @@ class SendResult:
     error_message: str | None = None
     retry_after: float | None = None
     opt_out: bool = False  # the provider says the recipient opted out (Twilio 21610)
+    fallback: bool = False  # the recipient cannot take this channel (no RCS): send the SMS fallback
 
 
 @dataclass(frozen=True)
