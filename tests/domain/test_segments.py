@@ -1,6 +1,8 @@
 """Segment counting: GSM-7 160/153 with double-width extension characters, UCS-2 70/67 in UTF-16 units."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from textrelay.domain.segments import (
     GSM7_BASIC,
@@ -106,3 +108,41 @@ def test_characters_count_graphemes_not_code_points() -> None:
     assert count_segments("👍🏽").characters == 1
     assert count_segments("\r\n").characters == 1
     assert count_segments("한국어").characters == 3
+
+
+def _reference_segments(text: str) -> tuple[str, int, int]:
+    """Straightforward per-character packing, to check the optimised counting against."""
+    if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text):
+        encoding, widths, single, per_part = "GSM-7", [2 if ch in GSM7_EXTENSION else 1 for ch in text], 160, 153
+    else:
+        encoding, widths, single, per_part = "UCS-2", [2 if ord(ch) > 0xFFFF else 1 for ch in text], 70, 67
+    units = sum(widths)
+    if units == 0:
+        return encoding, 0, 0
+    if units <= single:
+        return encoding, 1, units
+    parts, used = 1, 0
+    for width in widths:
+        if used + width > per_part:
+            parts, used = parts + 1, 0
+        used += width
+    return encoding, parts, units
+
+
+_alphabets = st.sampled_from([
+    "a€^{",
+    "".join(sorted(GSM7_BASIC)) + "€[]",
+    "abcж",
+    "ab👍",
+    "a€👍é\u0301",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_segment_count_matches_reference_packing(data: st.DataObject) -> None:
+    alphabet = data.draw(_alphabets)
+    text = data.draw(st.text(alphabet=alphabet, max_size=700))
+    info = count_segments(text)
+    assert (info.encoding, info.segments, info.units) == _reference_segments(text)
+    assert info.characters <= len(text)

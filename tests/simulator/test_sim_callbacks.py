@@ -154,3 +154,13 @@ def test_stats_count_creates_per_status_callback(simulator: SimulatorServer, rec
     assert stats["duplicate_creates_by_status_callback"] == {f"{receiver.url}/cb?id=2": 2}
     assert stats["duplicate_creates_by_to_body"] == [{"to": TO, "body": "Hello", "count": 3}]
     assert (stats["create_requests"], stats["created"]) == (3, 3)
+
+
+def test_messaging_service_callbacks_carry_the_picked_sender(simulator: SimulatorServer, receiver: Receiver) -> None:
+    simulator.control("POST", "/_sim/accounts", {
+        "account_sid": simulator.account_sid, "auth_token": simulator.auth_token,
+        "messaging_services": [{"sid": MG, "phone_numbers": ["+14155550123"]}],
+    })
+    _send(simulator, f"{receiver.url}/cb", MessagingServiceSid=MG)
+    receiver.wait_for(3)
+    assert {r.form["From"][0] for r in receiver.requests} == {"+14155550123"}

@@ -14,6 +14,7 @@ billing, but that is the MMS channel's concern, not this count's.
 """
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,38 +69,44 @@ class SegmentInfo:
     units: int
 
 
+_GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
     """True when every character of ``text`` is in the GSM-7 default alphabet or its extension."""
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return _GSM7_ALL.issuperset(text)
 
 
 def count_segments(text: str) -> SegmentInfo:
     """Count the segments, characters and encoding units of ``text`` as a carrier would."""
     if is_gsm7(text):
-        widths = [2 if ch in GSM7_EXTENSION else 1 for ch in text]
-        encoding: Encoding = "GSM-7"
-        single, per_part = GSM7_SINGLE, GSM7_PER_PART
-    else:
-        widths = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-        encoding = "UCS-2"
-        single, per_part = UCS2_SINGLE, UCS2_PER_PART
-    units = sum(widths)
-    return SegmentInfo(
-        encoding=encoding,
-        segments=_pack(widths, units, single, per_part),
-        characters=grapheme_count(text),
-        units=units,
-    )
+        # No GSM-7 character combines with another, so only CR LF joins two into one grapheme.
+        doubles = sum(text.count(ch) for ch in GSM7_EXTENSION)
+        units = len(text) + doubles
+        segments = _pack(text, units, doubles, GSM7_SINGLE, GSM7_PER_PART, GSM7_EXTENSION.__contains__)
+        return SegmentInfo("GSM-7", segments, len(text) - text.count("\r\n"), units)
+    units = len(text.encode("utf-16-le")) // 2
+    segments = _pack(text, units, units - len(text), UCS2_SINGLE, UCS2_PER_PART, _is_astral)
+    return SegmentInfo("UCS-2", segments, grapheme_count(text), units)
 
 
-def _pack(widths: list[int], units: int, single: int, per_part: int) -> int:
-    """Parts needed when no multi-unit character may straddle a part boundary."""
+def _is_astral(ch: str) -> bool:
+    return ord(ch) > 0xFFFF
+
+
+def _pack(
+    text: str, units: int, doubles: int, single: int, per_part: int, is_double: Callable[[str], bool]
+) -> int:
+    """Parts needed when no two-unit character may straddle a part boundary."""
     if units == 0:
         return 0
     if units <= single:
         return 1
+    if doubles == 0:
+        return -(-units // per_part)
     parts, used = 1, 0
-    for width in widths:
+    for ch in text:
+        width = 2 if is_double(ch) else 1
         if used + width > per_part:
             parts += 1
             used = 0

@@ -245,7 +245,7 @@ async def reset(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "ok", "public_url": _state(request).public_url})
 
 
 routes = [

@@ -146,13 +146,15 @@ class SimMessage:
     sid: str
     account_sid: str
     to: str
-    from_: str
+    from_: str | None
     body: str
     direction: str
     status: str
     num_segments: int
     planned_segments: int = 0
     """What ``num_segments`` becomes once a Messaging Service has picked the sender."""
+    planned_from: str | None = None
+    """The sender a Messaging Service will pick (``from`` is null until then)."""
     media_urls: list[str] = field(default_factory=list)
     messaging_service_sid: str | None = None
     status_callback: str | None = None

@@ -67,7 +67,7 @@ def callback_params(message: SimMessage, status: str) -> list[tuple[str, str]]:
     ]
     if message.messaging_service_sid:
         params.append(("MessagingServiceSid", message.messaging_service_sid))
-    params += [("MessageSid", message.sid), ("AccountSid", message.account_sid), ("From", message.from_)]
+    params += [("MessageSid", message.sid), ("AccountSid", message.account_sid), ("From", message.from_ or "")]
     if status in ("failed", "undelivered") and message.error_code is not None:
         params.append(("ErrorCode", str(message.error_code)))
     params.append(("ApiVersion", API_VERSION))
@@ -76,8 +76,11 @@ def callback_params(message: SimMessage, status: str) -> list[tuple[str, str]]:
 
 def _apply(state: SimulatorState, message: SimMessage, status: str) -> None:
     changes: dict[str, object] = {"status": status}
-    if status == "queued" and message.num_segments == 0:
+    if status == "queued" and message.status == "accepted":
+        # The Messaging Service has picked the sender.
         changes["num_segments"] = message.planned_segments
+        if message.from_ is None:
+            changes["from_"] = message.planned_from
     if status == "sent":
         changes["date_sent"] = utcnow()
         segments = max(int(changes.get("num_segments", message.num_segments) or 1), 1)

@@ -129,7 +129,8 @@ async def create_message(request: Request) -> Response:
     if refusal is not None:
         return refusal
     try:
-        valid = validate_create(account, params)
+        with state.lock:  # tests may change accounts and opt-outs from another thread
+            valid = validate_create(account, params)
     except TwilioError as error:
         state.count_rejection(error.code)
         return error_response(error)
@@ -141,7 +142,8 @@ async def create_message(request: Request) -> Response:
         sid=new_sid("MM" if valid.media_urls else "SM"),
         account_sid=account.sid,
         to=valid.to,
-        from_=valid.from_,
+        from_=valid.from_ if valid.sender_given else None,
+        planned_from=valid.from_,
         body=valid.body,
         direction="outbound-api",
         status=status,

@@ -76,6 +76,8 @@ _CHANNELS = ("whatsapp:", "rcs:", "messenger:")
 class ValidatedMessage:
     to: str
     from_: str
+    """The sender: the given ``From`` or the one the Messaging Service will pick."""
+    sender_given: bool
     body: str
     media_urls: list[str]
     messaging_service_sid: str | None
@@ -215,6 +217,7 @@ def validate_create(account: Account, params: dict[str, list[str]]) -> Validated
         code = MAGIC_TO[to_number]
         raise TwilioError(code, value=to, masked=_mask(to))
 
+    sender_given = bool(from_)
     if from_:
         _check_from(account, from_, service)
     elif service is not None:
@@ -232,6 +235,7 @@ def validate_create(account: Account, params: dict[str, list[str]]) -> Validated
     return ValidatedMessage(
         to=to,
         from_=from_,
+        sender_given=sender_given,
         body=body,
         media_urls=list(media_urls),
         messaging_service_sid=service_sid,
