@@ -69,6 +69,21 @@ def serve(
                 access_log=False, proxy_headers=settings.trust_proxy_headers)
 
 
+@app.command()
+def worker() -> None:
+    """Run a delivery worker: send queued messages until stopped (SIGTERM or Ctrl-C)."""
+    from textrelay import logging as tr_logging
+    from textrelay.delivery import worker as delivery_worker
+
+    settings = get_settings()
+    tr_logging.configure(settings.log_level)
+    ctx = _context()
+    if not settings.public_url:
+        err.print("[yellow]warning:[/yellow] TEXTRELAY_PUBLIC_URL is not set: messages go out without a "
+                  "status callback, so no delivery receipts will arrive")
+    delivery_worker.run_forever(ctx)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema to the newest version."""

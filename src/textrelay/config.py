@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     worker_batch_size: int = 200
     worker_concurrency: int = 64
     worker_poll_interval: float = 0.2
+    worker_lease_seconds: float = Field(
+        default=60.0, description="How long a claimed message stays with its worker before another may take it back."
+    )
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 500_000_000
     log_level: str = "INFO"

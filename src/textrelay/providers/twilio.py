@@ -6,6 +6,9 @@ Everything Twilio-specific (field names, error codes, status words) stays in thi
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -123,14 +126,31 @@ class TwilioAccount:
             return SendResult(outcome, error_code="http", error_message=self.redact(str(exc)))
 
     async def find_message(self, http: aiohttp.ClientSession, message: OutboundMessage,
-                           timeout: float = 30.0) -> SendResult | None:
-        """Look up a message whose create had no answer, by recipient and our StatusCallback URL.
+                           timeout: float = 30.0, not_before: datetime | None = None,
+                           exclude: Collection[str] = ()) -> SendResult | None:
+        """Look up a message whose create had no answer, by recipient, body and creation time.
 
         Returns the accepted result if Twilio has it, None if it certainly does not, and a RETRY
-        result when the lookup itself could not be made.
+        result when the lookup itself could not be made. ``not_before`` (when our message was first
+        tried, minus a clock skew) keeps older look-alikes out; ``exclude`` lists sids that already
+        belong to other messages of ours.
         """
+        found = await self.find_candidates(http, message, timeout, not_before)
+        if isinstance(found, SendResult):
+            return found
+        for item in found:
+            if item.get("sid") not in exclude:
+                return SendResult(Outcome.ACCEPTED, provider_message_id=item.get("sid"),
+                                  status=STATUS_MAP.get(item.get("status", ""), "sent"))
+        return None
+
+    async def find_candidates(self, http: aiohttp.ClientSession, message: OutboundMessage,
+                              timeout: float = 30.0,
+                              not_before: datetime | None = None) -> list[dict[str, Any]] | SendResult:
+        """Every message at Twilio that could be ``message``, oldest first (or a RETRY result)."""
         params = {"To": message.to, "PageSize": "1000"}
         url: str | None = self.messages_url
+        matches: list[dict[str, Any]] = []
         try:
             while url:
                 async with http.get(url, params=params, auth=self.auth,
@@ -139,16 +159,18 @@ class TwilioAccount:
                         return SendResult(Outcome.RETRY, error_code=str(resp.status),
                                           error_message=f"lookup answered HTTP {resp.status}")
                     page = await resp.json(content_type=None)
+                if not isinstance(page, dict):
+                    raise ValueError("the message list is not a JSON object")
                 for item in page.get("messages", []):
-                    if _same_message(item, message):
-                        return SendResult(Outcome.ACCEPTED, provider_message_id=item.get("sid"),
-                                          status=STATUS_MAP.get(item.get("status", ""), "sent"))
+                    if _same_message(item, message) and _created_since(item, not_before):
+                        matches.append(item)
                 nxt = page.get("next_page_uri")
                 url = f"{self.api_base_url}{nxt}" if nxt else None
                 params = {}
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             return SendResult(Outcome.RETRY, error_code="lookup", error_message=f"lookup failed: {exc}")
-        return None
+        matches.reverse()  # Twilio lists newest first
+        return matches
 
     async def verify(self, http: aiohttp.ClientSession, to: str | None = None, body: str | None = None,
                      sender: str | None = None) -> VerifyReport:
@@ -186,6 +208,17 @@ class TwilioAccount:
             else:
                 report.add("test_message", False, result.error_message or "test message refused")
         return report
+
+
+def _created_since(item: dict[str, Any], not_before: datetime | None) -> bool:
+    if not_before is None or not item.get("date_created"):
+        return True
+    try:
+        created = parsedate_to_datetime(item["date_created"])
+    except (TypeError, ValueError):
+        return True
+    # Twilio's dates have whole seconds.
+    return created >= not_before.replace(microsecond=0)
 
 
 def _same_message(item: dict[str, Any], message: OutboundMessage) -> bool:

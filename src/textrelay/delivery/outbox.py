@@ -1,0 +1,371 @@
+"""The durable outbox: claiming due messages for a worker, and writing back what happened.
+
+A message is due when ``status='queued'`` and ``next_attempt_at <= now``. A claim moves a batch to
+``sending`` with a lease (``lease_expires_at``) in one statement: on PostgreSQL the candidates are
+picked ``FOR UPDATE SKIP LOCKED`` so concurrent workers never share one; on SQLite the single
+writer lock does the same. A ``sending`` message whose lease ran out belonged to a worker that died
+mid-send: it is taken back with ``outcome_unknown`` set, so it is looked up at the provider before
+anything is resent.
+
+Within the claim's transaction, each message is checked again: validity period (expired →
+``failed``), consent (an opt-out recorded after acceptance → ``excluded``), the channel
+configuration (no way to send → ``failed``), and rate limits (a slot in the future → back to
+``queued`` until then). Results are written per batch: one transaction, bulk UPDATE and INSERT.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from textrelay.delivery import ratelimit, retry
+from textrelay.delivery.retry import Decision
+from textrelay.providers.twilio import TwilioAccount
+from textrelay.services import consent
+from textrelay.services import credentials as credential_service
+from textrelay.services import webhooks as webhook_service
+from textrelay.services.context import Context
+from textrelay.store.db import Database
+from textrelay.store.models import (
+    ChannelConfiguration,
+    Consent,
+    ConsentSenderBlock,
+    Credential,
+    Message,
+    MessageEvent,
+    utcnow,
+)
+
+log = logging.getLogger("textrelay.delivery")
+
+messages = Message.__table__
+events = MessageEvent.__table__
+FINAL = ("sent", "delivered", "undelivered", "failed", "excluded", "canceled", "read")
+
+# ---------------------------------------------------------------------------------------------
+# Where the store's work runs. SQLite has one writer: every delivery write in a process goes
+# through one thread, so the worker and the receipt writer never wait on each other's locks.
+
+_executors: dict[int, ThreadPoolExecutor] = {}
+
+
+def executor(db: Database) -> ThreadPoolExecutor:
+    pool = _executors.get(id(db))
+    if pool is None:
+        pool = ThreadPoolExecutor(max_workers=1 if db.is_sqlite else 4, thread_name_prefix="textrelay-db")
+        _executors[id(db)] = pool
+    return pool
+
+
+# ---------------------------------------------------------------------------------------------
+# Routes: how the messages of one channel configuration go out.
+
+@dataclass(frozen=True)
+class Route:
+    configuration_id: str
+    sandbox_id: str
+    vendor: str
+    sender: str | None
+    account: TwilioAccount | None
+    status_callback: str | None
+    limits: tuple[ratelimit.Limit, ...] = ()
+    problem: str | None = None  # why nothing can be sent with this configuration
+
+
+class Routes:
+    """Channel configurations resolved to routes, cached for ``ttl`` seconds (secrets decrypted once)."""
+
+    def __init__(self, ctx: Context, ttl: float = 30.0) -> None:
+        self.ctx = ctx
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, Route]] = {}
+
+    def get_many(self, session: Session, ids: Iterable[str]) -> dict[str, Route]:
+        now = time.monotonic()
+        found: dict[str, Route] = {}
+        missing = []
+        for cid in set(ids):
+            hit = self._cache.get(cid)
+            if hit is not None and hit[0] > now:
+                found[cid] = hit[1]
+            else:
+                missing.append(cid)
+        for cid in missing:
+            route = self._load(session, cid)
+            self._cache[cid] = (now + self.ttl, route)
+            found[cid] = route
+        return found
+
+    def _load(self, session: Session, configuration_id: str) -> Route:
+        config = session.get(ChannelConfiguration, configuration_id)
+        if config is None:
+            return Route(configuration_id, "", "", None, None, None, problem="channel configuration not found")
+        cred = session.get(Credential, config.credential_id)
+        if cred is None:
+            return Route(config.id, config.sandbox_id, "", None, None, None, problem="API credential not found")
+        settings = cred.settings or {}
+        limits = []
+        if cred.vendor != "twilio":
+            return Route(config.id, config.sandbox_id, cred.vendor, config.sender_number, None, None,
+                         problem=f"sending through a {cred.vendor} credential is not supported by this worker")
+        sender = config.sender_number or settings.get("messaging_service_sid")
+        if not sender:
+            return Route(config.id, config.sandbox_id, cred.vendor, None, None, None,
+                         problem="no sender: the channel configuration has no sender number and the "
+                                 "credential no messaging service")
+        try:
+            account = credential_service.twilio_account(cred, self.ctx.keyring)
+        except Exception as exc:  # an undecryptable secret must not stop the worker
+            return Route(config.id, config.sandbox_id, cred.vendor, sender, None, None,
+                         problem=f"the credential's auth token cannot be read ({type(exc).__name__})")
+        callback = None
+        hook = webhook_service.feedback_webhook(session, cred.id)
+        if hook is not None and self.ctx.settings.public_url:
+            callback = webhook_service.public_url(hook, self.ctx.settings.public_url, "twilio")
+        elif hook is not None:
+            log.warning("no public URL set (TEXTRELAY_PUBLIC_URL): messages go out without a status callback")
+        if config.rate_limit_mps:
+            limits.append(ratelimit.Limit(ratelimit.sender_key(cred.account_key, sender), float(config.rate_limit_mps)))
+        if settings.get("rate_limit_mps"):
+            limits.append(ratelimit.Limit(ratelimit.credential_key(cred.id), float(settings["rate_limit_mps"])))
+        return Route(config.id, config.sandbox_id, cred.vendor, sender, account, callback, tuple(limits))
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims
+
+@dataclass(slots=True)
+class Job:
+    """A claimed message, as the worker needs it."""
+
+    id: str
+    sandbox_id: str
+    configuration_id: str
+    to: str
+    body: str
+    media_urls: list[str]
+    segments: int
+    sms_type: str
+    valid_until: datetime
+    attempts: int
+    outcome_unknown: bool
+    created_at: datetime
+    lease: datetime
+    route: Route | None = None
+
+
+_CLAIM_COLUMNS = (messages.c.id, messages.c.sandbox_id, messages.c.channel_configuration_id, messages.c.to_number,
+                  messages.c.body, messages.c.media_urls, messages.c.segments, messages.c.sms_type,
+                  messages.c.valid_until, messages.c.attempts, messages.c.outcome_unknown,
+                  messages.c.rate_reserved, messages.c.created_at, messages.c.lease_expires_at)
+
+
+def _claim_statement(session: Session, where: Any, limit: int, values: dict[str, Any]) -> Any:
+    pick = select(messages.c.id).where(where).order_by(messages.c.next_attempt_at).limit(limit)
+    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        pick = pick.with_for_update(skip_locked=True)
+    return update(messages).where(messages.c.id.in_(pick.scalar_subquery())).values(**values) \
+        .returning(*_CLAIM_COLUMNS)
+
+
+@dataclass
+class Claim:
+    jobs: list[Job] = field(default_factory=list)
+    deferred: int = 0
+    closed: int = 0  # excluded, expired or unroutable: final without a send
+
+
+def claim(ctx: Context, routes: Routes, limit: int, lease_seconds: float) -> Claim:
+    """Take up to ``limit`` due messages for this worker; see the module docstring."""
+    now = utcnow()
+    lease = now + timedelta(seconds=lease_seconds)
+    with ctx.db.session() as session:
+        rows = list(session.execute(_claim_statement(
+            session, and_(messages.c.status == "sending", messages.c.lease_expires_at < now), limit,
+            {"lease_expires_at": lease, "outcome_unknown": True, "updated_at": now})))
+        if len(rows) < limit:
+            rows += list(session.execute(_claim_statement(
+                session, and_(messages.c.status == "queued", messages.c.next_attempt_at <= now), limit - len(rows),
+                {"status": "sending", "lease_expires_at": lease, "updated_at": now})))
+        if not rows:
+            return Claim()
+        return _screen(session, routes, rows, now)
+
+
+def _screen(session: Session, routes: Routes, rows: Sequence[Any], now: datetime) -> Claim:
+    """Check claimed rows again before sending: validity, route, consent, rate limits."""
+    route_of = routes.get_many(session, {r.channel_configuration_id for r in rows})
+    closed: list[tuple[str, str, str, str | None]] = []  # (id, status, reason, error_code)
+    candidates: list[tuple[Any, Route]] = []
+    for row in rows:
+        route = route_of[row.channel_configuration_id]
+        if row.outcome_unknown:
+            # It may already be at the provider: reconciliation decides, whatever else changed.
+            candidates.append((row, route))
+        elif row.valid_until <= now:
+            closed.append((row.id, "failed", retry.EXPIRED, "expired"))
+        elif route.problem:
+            closed.append((row.id, "failed", route.problem, "no_route"))
+        else:
+            candidates.append((row, route))
+    # Consent, again: an opt-out recorded after the message was accepted still excludes it. One
+    # query finds the numbers with any consent record; the rule itself is consent.exclusion_reason.
+    with_record = _numbers_with_consent_records(
+        session, {(row.sandbox_id, row.to_number) for row, _ in candidates if not row.outcome_unknown})
+    sendable: list[tuple[Any, Route]] = []
+    for row, route in candidates:
+        reason = None
+        if not row.outcome_unknown and (row.sandbox_id, row.to_number) in with_record:
+            reason = consent.exclusion_reason(session, row.sandbox_id, row.to_number, row.sms_type,
+                                              [route.sender] if route.sender else [])
+        if reason:
+            closed.append((row.id, "excluded", reason, "consent"))
+        else:
+            sendable.append((row, route))
+    # Rate limits: one reservation per key for the whole batch; reserved messages skip it.
+    wanting = [(i, row, route) for i, (row, route) in enumerate(sendable)
+               if route.limits and not row.rate_reserved and not row.outcome_unknown]
+    slots: dict[int, float] = {}
+    if wanting:
+        epoch = now.timestamp()
+        reserved = ratelimit.reserve(session, epoch, [(row.segments, route.limits) for _, row, route in wanting])
+        slots = {i: slot for (i, _, _), slot in zip(wanting, reserved, strict=True)}
+    result = Claim()
+    deferred = []
+    for i, (row, route) in enumerate(sendable):
+        slot = slots.get(i)
+        if slot is not None and slot > now.timestamp() + 0.002:
+            deferred.append({"b_id": row.id, "b_at": datetime.fromtimestamp(slot, now.tzinfo)})
+            continue
+        result.jobs.append(Job(
+            id=row.id, sandbox_id=row.sandbox_id, configuration_id=row.channel_configuration_id, to=row.to_number,
+            body=row.body or "", media_urls=list(row.media_urls or []), segments=row.segments or 1,
+            sms_type=row.sms_type, valid_until=row.valid_until, attempts=row.attempts or 0,
+            outcome_unknown=bool(row.outcome_unknown), created_at=row.created_at, lease=row.lease_expires_at,
+            route=route))
+    if deferred:
+        session.execute(update(messages).where(messages.c.id == bindparam("b_id")).values(
+            status="queued", next_attempt_at=bindparam("b_at"), rate_reserved=True, lease_expires_at=None,
+            updated_at=now), deferred)
+    if closed:
+        session.execute(update(messages).where(messages.c.id == bindparam("b_id")).values(
+            status=bindparam("b_status"), error_message=bindparam("b_reason"), error_code=bindparam("b_code"),
+            lease_expires_at=None, final_at=now, updated_at=now),
+            [{"b_id": i, "b_status": s, "b_reason": r, "b_code": c} for i, s, r, c in closed])
+        session.execute(insert(events), [
+            {"message_id": i, "status": s, "source": "worker", "detail": r, "error_code": c, "at": now}
+            for i, s, r, c in closed])
+    result.deferred = len(deferred)
+    result.closed = len(closed)
+    return result
+
+
+def _numbers_with_consent_records(session: Session, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    by_sandbox: dict[str, list[str]] = defaultdict(list)
+    for sandbox_id, number in pairs:
+        by_sandbox[sandbox_id].append(number)
+    found: set[tuple[str, str]] = set()
+    for sandbox_id, numbers in by_sandbox.items():
+        for table in (Consent.__table__, ConsentSenderBlock.__table__):
+            found.update((sandbox_id, n) for n in session.scalars(select(table.c.phone_number).where(
+                table.c.sandbox_id == sandbox_id, table.c.phone_number.in_(numbers))))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one claimed job: the decision, and whether a send was attempted."""
+
+    job: Job
+    decision: Decision
+    attempted: bool
+    at: datetime
+
+
+def record(ctx: Context, outcomes: Sequence[Outcome]) -> int:
+    """Write a batch of outcomes in one transaction; returns how many were written.
+
+    A job whose lease was taken over by another worker (it ran out) is skipped: that worker
+    reconciles it with the provider.
+    """
+    if not outcomes:
+        return 0
+    now = utcnow()
+    with ctx.db.session() as session:
+        ids = [o.job.id for o in outcomes]
+        held = dict(session.execute(select(messages.c.id, messages.c.lease_expires_at).where(
+            messages.c.id.in_(ids), messages.c.status == "sending")).all())
+        mine = [o for o in outcomes if held.get(o.job.id) == o.job.lease]
+        if len(mine) < len(outcomes):
+            log.warning("%d message(s) were taken back by another worker before their result was written",
+                        len(outcomes) - len(mine))
+        if not mine:
+            return 0
+        rows = []
+        history = []
+        for o in mine:
+            d = o.decision
+            attempts = o.job.attempts + (1 if o.attempted else 0)
+            final = d.status in FINAL
+            rows.append({
+                "b_id": o.job.id, "b_lease": o.job.lease, "b_status": d.status,
+                "b_provider_id": d.provider_message_id,
+                "b_from": o.job.route.sender if o.job.route and d.status == "sent" else None,
+                "b_error_code": None if d.status == "sent" else d.error_code,
+                "b_error_message": None if d.status == "sent" else d.error_message,
+                "b_attempts": attempts, "b_next": d.next_attempt_at, "b_unknown": d.outcome_unknown,
+                "b_sent_at": o.at if d.status == "sent" else None, "b_final_at": o.at if final else None,
+            })
+            history.append({"message_id": o.job.id, "status": d.status, "source": "worker", "detail": d.detail,
+                            "error_code": d.error_code if d.status != "sent" else None, "at": o.at})
+        session.execute(update(messages).where(
+            messages.c.id == bindparam("b_id"), messages.c.status == "sending",
+            messages.c.lease_expires_at == bindparam("b_lease")).values(
+            status=bindparam("b_status"), provider_message_id=bindparam("b_provider_id"),
+            from_number=bindparam("b_from"), error_code=bindparam("b_error_code"),
+            error_message=bindparam("b_error_message"), attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"), outcome_unknown=bindparam("b_unknown"), rate_reserved=False,
+            lease_expires_at=None, sent_at=bindparam("b_sent_at"), final_at=bindparam("b_final_at"),
+            updated_at=now), rows)
+        session.execute(insert(events), history)
+        for o in mine:
+            if o.decision.opt_out:
+                consent.record(session, o.job.sandbox_id, o.job.to, consent.OPTED_OUT, "provider_error",
+                               sender=o.job.route.sender if o.job.route else None,
+                               detail=f"provider error {o.decision.error_code} on message {o.job.id}")
+        return len(mine)
+
+
+def release(ctx: Context, jobs: Sequence[Job]) -> None:
+    """Give unsent claimed jobs back to the outbox at once (a worker stopping cleanly)."""
+    if not jobs:
+        return
+    now = utcnow()
+    with ctx.db.session() as session:
+        session.execute(update(messages).where(
+            messages.c.id == bindparam("b_id"), messages.c.status == "sending",
+            messages.c.lease_expires_at == bindparam("b_lease")).values(
+            status="queued", lease_expires_at=None, next_attempt_at=now, updated_at=now),
+            [{"b_id": j.id, "b_lease": j.lease} for j in jobs])
+
+
+def known_provider_ids(ctx: Context, ids: Iterable[str], except_message: str) -> set[str]:
+    """Which of these provider ids already belong to another of our messages (reconciliation)."""
+    ids = [i for i in ids if i]
+    if not ids:
+        return set()
+    with ctx.db.session() as session:
+        return set(session.scalars(select(messages.c.provider_message_id).where(
+            messages.c.provider_message_id.in_(ids), messages.c.id != except_message)))

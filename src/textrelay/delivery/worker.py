@@ -1,0 +1,207 @@
+"""The delivery worker: an asyncio task group that claims due messages in batches, sends them
+concurrently over one pooled keep-alive HTTP session, and writes results back in batches.
+
+``start_in_process(ctx)`` runs it inside ``serve``; ``run_forever(ctx)`` is the standalone
+``textrelay worker`` process. Any number of them may share one PostgreSQL store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import logging
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from textrelay.delivery import dispatcher, outbox, receipts
+from textrelay.services.context import Context
+
+log = logging.getLogger("textrelay.delivery")
+
+FLUSH_INTERVAL = 0.02  # seconds a result may wait for others to share its transaction
+HOUSEKEEPING_INTERVAL = 1.0
+
+
+class Worker:
+    def __init__(self, ctx: Context) -> None:
+        s = ctx.settings
+        self.ctx = ctx
+        self.batch_size = max(1, s.worker_batch_size)
+        self.concurrency = max(1, s.worker_concurrency)
+        self.poll_interval = max(0.01, s.worker_poll_interval)
+        self.lease_seconds = max(1.0, s.worker_lease_seconds)
+        # A send must end well within the lease, or another worker would take the message back.
+        self.timeout = max(0.5, min(30.0, self.lease_seconds / 3))
+        self.max_inflight = max(self.batch_size * 2, self.concurrency * 4)
+        self.routes = outbox.Routes(ctx)
+        self.inflight = 0
+        self.sent_total = 0
+        self._results: list[outbox.Outcome] = []
+        self._results_ready = asyncio.Event()
+        self._room = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._send_slots = asyncio.Semaphore(self.concurrency)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._jobs: set[asyncio.Task[Any]] = set()
+        self._http: aiohttp.ClientSession | None = None
+        self._campaigns: Any = None
+
+    async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(outbox.executor(self.ctx.db), fn, *args)
+
+    async def start(self) -> Worker:
+        connector = aiohttp.TCPConnector(limit=self.concurrency * 2, limit_per_host=0, keepalive_timeout=30,
+                                         ttl_dns_cache=300)
+        self._http = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+        self._tasks = [asyncio.create_task(self._claim_loop(), name="textrelay-claim"),
+                       asyncio.create_task(self._write_loop(), name="textrelay-results"),
+                       asyncio.create_task(self._housekeeping_loop(), name="textrelay-housekeeping")]
+        return self
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming, let messages in flight finish and their results be written."""
+        self._stopping.set()
+        self._room.set()
+        self._results_ready.set()
+        claim_task, write_task, house_task = self._tasks
+        house_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(claim_task, timeout)
+        if self._jobs:
+            await asyncio.wait(self._jobs, timeout=timeout)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(write_task, timeout)
+        for task in [*self._tasks, *self._jobs]:
+            task.cancel()
+        if self._http is not None:
+            await self._http.close()
+
+    # -- loops ---------------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            room = self.max_inflight - self.inflight
+            if room < min(self.batch_size, self.max_inflight // 4):
+                self._room.clear()
+                await self._room.wait()
+                continue
+            try:
+                await self._expand_campaigns()
+                claim = await self.db(outbox.claim, self.ctx, self.routes, min(room, self.batch_size),
+                                      self.lease_seconds)
+            except Exception:
+                log.exception("claiming messages failed; retrying")
+                await self._sleep(max(self.poll_interval, 1.0))
+                continue
+            for job in claim.jobs:
+                self.inflight += 1
+                task = asyncio.create_task(self._run(job))
+                self._jobs.add(task)
+                task.add_done_callback(self._jobs.discard)
+            if not claim.jobs and not claim.deferred and not claim.closed:
+                await self._sleep(self.poll_interval)
+
+    async def _run(self, job: outbox.Job) -> None:
+        assert self._http is not None
+        async with self._send_slots:
+            outcome = await dispatcher.dispatch(self.ctx, self._http, job, self.timeout)
+        self._results.append(outcome)
+        if len(self._results) >= self.batch_size:
+            self._results_ready.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._results:
+                if self._stopping.is_set() and not self._jobs:
+                    return
+                self._results_ready.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._results_ready.wait(), FLUSH_INTERVAL * 5)
+                continue
+            if len(self._results) < self.batch_size and not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    self._results_ready.clear()
+                    await asyncio.wait_for(self._results_ready.wait(), FLUSH_INTERVAL)
+            batch, self._results = self._results, []
+            try:
+                await self.db(outbox.record, self.ctx, batch)
+            except Exception:
+                log.exception("writing %d results failed; they will be written with the next batch", len(batch))
+                self._results = batch + self._results
+                await self._sleep(0.5)
+                continue
+            self.sent_total += sum(1 for o in batch if o.decision.status == "sent")
+            self.inflight -= len(batch)
+            self._room.set()
+
+    async def _housekeeping_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.db(receipts.apply_unmatched, self.ctx)
+                module = self._campaign_module()
+                if module is not None and hasattr(module, "finish_campaigns"):
+                    await self._call(module.finish_campaigns, self.ctx)
+            except Exception:
+                log.exception("delivery housekeeping failed")
+            await self._sleep(HOUSEKEEPING_INTERVAL)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _campaign_module(self) -> Any:
+        if self._campaigns is None:
+            try:
+                self._campaigns = importlib.import_module("textrelay.delivery.campaigns")
+            except ImportError:
+                self._campaigns = False
+        return self._campaigns or None
+
+    async def _expand_campaigns(self) -> None:
+        """Turn campaign audiences into queued messages, a slice at a time."""
+        module = self._campaign_module()
+        if module is None or not hasattr(module, "expand_some"):
+            return
+        await self._call(module.expand_some, self.ctx, self.batch_size * 2)
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if inspect.iscoroutinefunction(fn):
+            return await fn(*args)
+        return await self.db(fn, *args)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+async def start_in_process(ctx: Context) -> Worker:
+    """Start a worker in the running event loop; ``await worker.stop()`` ends it."""
+    return await Worker(ctx).start()
+
+
+def run_forever(ctx: Context) -> None:
+    """The standalone worker process: runs until SIGTERM or SIGINT."""
+    async def main() -> None:
+        worker = await start_in_process(ctx)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        log.info("delivery worker started (batch %d, concurrency %d)", worker.batch_size, worker.concurrency)
+        started = time.monotonic()
+        await stop.wait()
+        await worker.stop()
+        log.info("delivery worker stopped after %.0fs; %d message(s) sent", time.monotonic() - started,
+                 worker.sent_total)
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
