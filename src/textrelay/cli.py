@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -287,8 +288,22 @@ def simulator(
     port: Annotated[int, typer.Option()] = 8099,
     account: Annotated[list[str] | None, typer.Option(help="AccountSid:AuthToken; repeatable.")] = None,
     callback_delay: Annotated[float, typer.Option(help="Seconds between status callbacks.")] = 0.05,
+    mode: Annotated[str, typer.Option(help="twilio, or custom: a generic JSON provider for custom "
+                                           "credentials and RCS.")] = "twilio",
+    custom_config: Annotated[Path | None, typer.Option(help="custom mode: JSON file of settings "
+                                                            "(auth, feedback_url, inbound_url, ...).")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="custom mode: serve HTTPS with this PEM certificate.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="custom mode: the certificate's PEM key.")] = None,
+    client_ca: Annotated[Path | None, typer.Option(help="custom mode: require client certificates "
+                                                        "issued by this CA (mTLS).")] = None,
 ) -> None:
-    """Run the Twilio-compatible simulator (tests, benchmarks and offline demos)."""
+    """Run the Twilio-compatible simulator, or with --mode custom a generic JSON provider."""
+    if mode == "custom":
+        _custom_simulator(host, port, custom_config, tls_cert, tls_key, client_ca)
+        return
+    if mode != "twilio":
+        err.print("[red]error:[/red] --mode is twilio or custom")
+        raise typer.Exit(2)
     from textrelay.simulator import run
 
     pairs = []
@@ -299,6 +314,27 @@ def simulator(
             raise typer.Exit(2)
         pairs.append((sid, token))
     run(host=host, port=port, accounts=pairs, callback_delay=callback_delay)
+
+
+def _custom_simulator(host: str, port: int, config_file: Path | None, tls_cert: Path | None,
+                      tls_key: Path | None, client_ca: Path | None) -> None:
+    import json
+
+    from textrelay.simulator.custom import CustomSimConfig, TlsFiles, run
+
+    config = CustomSimConfig()
+    if config_file is not None:
+        try:
+            data = json.loads(config_file.read_text())
+            config = CustomSimConfig(**data)
+        except (OSError, ValueError, TypeError) as exc:
+            err.print(f"[red]error:[/red] --custom-config: {exc}")
+            raise typer.Exit(2) from None
+    if bool(tls_cert) != bool(tls_key):
+        err.print("[red]error:[/red] --tls-cert and --tls-key go together")
+        raise typer.Exit(2)
+    tls = TlsFiles(tls_cert, tls_key, client_ca) if tls_cert and tls_key else None
+    run(host=host, port=port, config=config, tls=tls)
 
 
 def main() -> None:  # pragma: no cover

@@ -15,10 +15,13 @@ for the SMS fallback. A 401 makes OAuth2/JWT credentials fetch a fresh token and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -103,6 +106,9 @@ class CustomProvider:
         if is_rcs and not self.template.uses_rcs:
             return SendResult(Outcome.FAILED, error_code="template",
                               error_message="the credential's payload template has no {{rcs}} placeholder")
+        problem = client_certificate_problem(self.settings.mtls, datetime.now(UTC))
+        if problem:
+            return SendResult(Outcome.FAILED, error_code="tls", error_message=problem)
         try:
             body = self.render(message)
         except ValueError as exc:
@@ -148,6 +154,8 @@ class CustomProvider:
                 if tls:  # refused during the handshake: the request was never processed
                     return SendResult(Outcome.FAILED, error_code="tls", error_message=tls), None
                 detail = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+                if self.settings.mtls and self.settings.mtls.client_cert:
+                    detail += "; the provider may have refused the mTLS client certificate: verify the credential"
                 return SendResult(Outcome.UNKNOWN, error_code="no_answer",
                                   error_message=self.redact(f"no answer after the request was sent ({detail})")), None
             except aiohttp.ClientError as exc:
@@ -162,6 +170,34 @@ class CustomProvider:
         headers["Accept"] = "application/json"
         headers.update(await self.authenticator.headers(http, method, self.url, body, self.ssl_context))
         return headers
+
+    async def _tls_probe(self) -> str | None:
+        """Open one TLS connection and read an answer: with TLS 1.3 a server refuses a client
+        certificate only after the handshake, and an HTTP client then just sees a hang-up."""
+        parts = urlsplit(self.url)
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                parts.hostname, parts.port or 443, ssl=self.ssl_context), 15)
+        except ssl.SSLError as exc:
+            return _tls_text(exc)
+        except (OSError, TimeoutError):
+            return None  # not a TLS matter: the authenticated request reports it
+        try:
+            writer.write(f"HEAD {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n"
+                         .encode())
+            await writer.drain()
+            first = await asyncio.wait_for(reader.read(1), 15)
+            if not first:
+                return ("TLS handshake with the provider failed: it closed the connection without answering, "
+                        "so it most likely refused our client certificate (not issued by a CA it trusts, "
+                        "expired or revoked); check the mTLS client certificate, key and CA")
+        except ssl.SSLError as exc:
+            return _tls_text(exc)
+        except (OSError, TimeoutError):
+            return None
+        finally:
+            writer.close()
+        return None
 
     def _ssl(self) -> ssl.SSLContext | bool:
         return self.ssl_context if self.ssl_context is not None else True
@@ -223,6 +259,11 @@ class CustomProvider:
         if problem:
             report.add("client_certificate", False, problem)
             return report
+        if self.ssl_context is not None and urlsplit(self.url).scheme == "https":
+            refusal = await self._tls_probe()
+            if refusal:
+                report.add("tls", False, refusal)
+                return report
         result, status = await self._post(http, b"", 15.0, method="GET")
         if status is None:
             report.add("connection", False, result.error_message or "cannot reach the provider")
@@ -257,13 +298,17 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+def _tls_text(exc: ssl.SSLError) -> str:
+    reason = getattr(exc, "reason", None) or str(exc)
+    return f"TLS handshake with the provider failed: {reason} (check the mTLS client certificate, key and CA)"
+
+
 def _tls_refusal(exc: BaseException) -> str | None:
     """A TLS alert from the provider (client certificate refused, expired, unknown CA…), as text."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLError):
-            reason = getattr(seen, "reason", None) or str(seen)
-            return f"TLS handshake with the provider failed: {reason} (check the mTLS client certificate, key and CA)"
+            return _tls_text(seen)
         seen = seen.__cause__ or seen.__context__
     text = str(exc)
     if "ALERT" in text.upper() or "SSL" in text.upper():

@@ -113,7 +113,7 @@ class ApiKeyAuth(Authenticator):
 class BasicAuth(Authenticator):
     def __init__(self, username: str, password: str) -> None:
         self.username, self.password = username, password
-        self.value = aiohttp.BasicAuth(username, password).encode()
+        self.value = aiohttp.BasicAuth(username, password, encoding="utf-8").encode()
 
     async def headers(self, http, method, url, body, ssl_context):  # type: ignore[no-untyped-def]
         return {"Authorization": self.value}
