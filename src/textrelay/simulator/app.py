@@ -63,9 +63,9 @@ def run(
     callback_delay: float = 0.05,
     public_url: str | None = None,
 ) -> None:
-    """Serve the simulator until interrupted. With no ``accounts``, :data:`DEFAULT_ACCOUNT` exists."""
+    """Serve the simulator until interrupted. With no (or empty) ``accounts``, :data:`DEFAULT_ACCOUNT` exists."""
     state = SimulatorState(
-        accounts if accounts is not None else [DEFAULT_ACCOUNT],
+        accounts or [DEFAULT_ACCOUNT],
         CallbackOptions(callback_delay=callback_delay),
         public_url=public_url or f"http://{host}:{port}",
     )

@@ -6,7 +6,7 @@ the caller, never raised into the request that caused it.
 """
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +32,7 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -46,9 +47,20 @@ class WebhookSender:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def call_later(self, delay: float, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on the event loop after ``delay`` seconds, unless cancelled first."""
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            callback()
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
+
     @property
     def pending(self) -> int:
-        return len(self._tasks)
+        """Background jobs not finished yet: timers waiting and tasks running."""
+        return len(self._tasks) + len(self._timers)
 
     async def post_form(
         self,
@@ -75,6 +87,9 @@ class WebhookSender:
 
     async def cancel_all(self) -> None:
         """Stop every background job (message lifecycles in flight)."""
+        for handle in list(self._timers):
+            handle.cancel()
+        self._timers.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

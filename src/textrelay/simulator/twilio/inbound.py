@@ -16,7 +16,7 @@ import phonenumbers
 
 from textrelay.domain.segments import count_segments
 from textrelay.simulator.state import SimMessage, SimulatorState, new_sid
-from textrelay.simulator.twilio.lifecycle import drive, post_signed
+from textrelay.simulator.twilio.lifecycle import post_signed, start_lifecycle
 from textrelay.simulator.twilio.resources import API_VERSION
 from textrelay.simulator.webhooks import WebhookSender
 
@@ -213,6 +213,6 @@ def _reply(
         state.add_message(reply, counted_as_create=False)
     else:
         state.add_message(reply, counted_as_create=False)
-        sender.spawn(drive(state, sender, reply))
+        start_lifecycle(state, sender, reply)
     return {"sid": reply.sid, "to": reply.to, "from": reply.from_, "body": reply.body,
             "media_urls": reply.media_urls, "status": reply.status}

@@ -19,7 +19,6 @@ with that ``ErrorCode``:
 Scheduled messages stay ``scheduled``.
 """
 
-import asyncio
 import re
 import uuid
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from textrelay.simulator.twilio.errors import DELIVERY_ERRORS, FAILED_BEFORE_SEN
 from textrelay.simulator.twilio.resources import API_VERSION
 from textrelay.simulator.webhooks import WebhookSender
 
-__all__ = ["callback_params", "drive", "failure_code", "planned_statuses", "post_signed"]
+__all__ = ["callback_params", "failure_code", "planned_statuses", "post_signed", "start_lifecycle"]
 
 PRICE_PER_SEGMENT = 0.0079
 TWILIO_HEADERS = {"User-Agent": "TwilioProxy/1.1", "X-Home-Region": "us1", "Accept": "*/*"}
@@ -138,30 +137,59 @@ async def post_signed(
     return attempt, result.body, result.content_type
 
 
-async def drive(state: SimulatorState, sender: WebhookSender, message: SimMessage) -> None:
-    """Move ``message`` through its lifecycle, posting status callbacks as configured."""
-    if message.status == "scheduled":
-        return
-    account = state.accounts.get(message.account_sid)
-    if account is None:
-        return
-    steps = planned_statuses(message)
-    held: tuple[str, list[tuple[str, str]]] | None = None
-    for index, status in enumerate(steps):
-        options = state.options_for(message.account_sid)
-        await asyncio.sleep(options.callback_delay)
-        _apply(state, message, status)
-        url = _callback_url(state, message)
+class _Lifecycle:
+    """One message's walk through its statuses: a timer between steps, a task only while posting."""
+
+    __slots__ = ("state", "sender", "message", "steps", "index", "held", "auth_token")
+
+    def __init__(self, state: SimulatorState, sender: WebhookSender, message: SimMessage, auth_token: str) -> None:
+        self.state = state
+        self.sender = sender
+        self.message = message
+        self.auth_token = auth_token
+        self.steps = planned_statuses(message)
+        self.index = 0
+        self.held: tuple[str, list[tuple[str, str]]] | None = None
+
+    def schedule(self) -> None:
+        if self.index < len(self.steps):
+            delay = self.state.options_for(self.message.account_sid).callback_delay
+            self.sender.call_later(delay, self.step)
+
+    def step(self) -> None:
+        status = self.steps[self.index]
+        last_but_one = self.index == len(self.steps) - 2
+        self.index += 1
+        options = self.state.options_for(self.message.account_sid)
+        _apply(self.state, self.message, status)
+        url = _callback_url(self.state, self.message)
         if url is None or not options.callbacks_enabled:
-            continue
-        params = callback_params(message, status)
-        if options.reverse_callbacks and index == len(steps) - 2:
-            held = (status, params)
-            continue
-        await _post_status(state, sender, message, url, status, params, account.auth_token)
-        if held is not None:
-            await _post_status(state, sender, message, url, held[0], held[1], account.auth_token)
-            held = None
+            self.schedule()
+            return
+        params = callback_params(self.message, status)
+        if options.reverse_callbacks and last_but_one:
+            self.held = (status, params)
+            self.schedule()
+            return
+        posts = [(status, params)]
+        if self.held is not None:
+            posts.append(self.held)
+            self.held = None
+        self.sender.spawn(self.post_then_continue(url, posts))
+
+    async def post_then_continue(self, url: str, posts: list[tuple[str, list[tuple[str, str]]]]) -> None:
+        # The next step waits for this callback, so callbacks arrive in lifecycle order.
+        for status, params in posts:
+            await _post_status(self.state, self.sender, self.message, url, status, params, self.auth_token)
+        self.schedule()
+
+
+def start_lifecycle(state: SimulatorState, sender: WebhookSender, message: SimMessage) -> None:
+    """Move ``message`` through its lifecycle in the background, posting status callbacks as configured."""
+    account = state.accounts.get(message.account_sid)
+    if message.status == "scheduled" or account is None:
+        return
+    _Lifecycle(state, sender, message, account.auth_token).schedule()
 
 
 async def _post_status(

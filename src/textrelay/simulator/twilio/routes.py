@@ -21,7 +21,7 @@ from textrelay.simulator.connection import DropConnection
 from textrelay.simulator.faults import FaultDecision
 from textrelay.simulator.state import Account, SimMessage, SimulatorState, new_sid
 from textrelay.simulator.twilio.errors import TwilioError, error_body, error_response
-from textrelay.simulator.twilio.lifecycle import drive
+from textrelay.simulator.twilio.lifecycle import start_lifecycle
 from textrelay.simulator.twilio.resources import (
     account_path,
     account_resource,
@@ -157,7 +157,7 @@ async def create_message(request: Request) -> Response:
         status_history=[status],
     )
     state.add_message(message)
-    _sender(request).spawn(drive(state, _sender(request), message))
+    start_lifecycle(state, _sender(request), message)
     return _apply_faults_after(state, decision, JSONResponse(message_resource(message), 201))
 
 
