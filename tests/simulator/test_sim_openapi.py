@@ -166,3 +166,9 @@ def test_list_account_numbers_and_service_match_their_schemas() -> None:
         pool = requests.get(f"{sim.url}/v1/Services/{service_sid}/PhoneNumbers", auth=auth, timeout=10).json()
         assert_complete(pool["phone_numbers"][0], schema(MESSAGING_SPEC, "messaging.v1.service.phone_number"))
         assert pool["meta"]["key"] == "phone_numbers"
+
+
+def test_simulator_knows_exactly_the_create_message_parameters() -> None:
+    from textrelay.simulator.twilio.validation import CREATE_PARAMETERS
+
+    assert set(create_request_schema()["properties"]) == CREATE_PARAMETERS

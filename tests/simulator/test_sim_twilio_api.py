@@ -248,3 +248,11 @@ def test_redact_and_delete_message(twilio_client: Client) -> None:
     assert twilio_client.messages(created.sid).delete() is True
     with pytest.raises(TwilioRestException):
         twilio_client.messages(created.sid).fetch()
+
+
+def test_channel_addresses_are_accepted(twilio_client: Client) -> None:
+    created = twilio_client.messages.create(to="whatsapp:" + TO, from_="whatsapp:+15005550006", body="hi")
+    assert (created.to, created.from_) == ("whatsapp:" + TO, "whatsapp:+15005550006")
+    with pytest.raises(TwilioRestException) as caught:
+        twilio_client.messages.create(to="whatsapp:+1555", from_="whatsapp:+15005550006", body="hi")
+    assert caught.value.code == 21211

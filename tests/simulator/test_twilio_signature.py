@@ -111,3 +111,14 @@ class _MultiDict(dict):
 def test_repeated_values_agree_with_official_validator(params: dict[str, list[str]]) -> None:
     official = RequestValidator("secret-token")
     assert compute_signature("secret-token", URL, params) == official.compute_signature(URL, _MultiDict(params))
+
+
+def test_multidicts_from_web_frameworks_sign_like_lists() -> None:
+    from multidict import MultiDict
+    from starlette.datastructures import FormData
+
+    pairs = [("MediaUrl", "b"), ("To", "+1"), ("MediaUrl", "a")]
+    expected = compute_signature(TOKEN, URL, {"MediaUrl": ["a", "b"], "To": "+1"})
+    assert compute_signature(TOKEN, URL, MultiDict(pairs)) == expected
+    assert compute_signature(TOKEN, URL, FormData(pairs)) == expected
+    assert validate_signature(TOKEN, URL, FormData(pairs), expected)

@@ -44,7 +44,7 @@ def _multi_items(params: object) -> dict[str, list[str]]:
     getall = getattr(params, "getall", None) or getattr(params, "getlist", None)
     result: dict[str, list[str]] = {}
     if getall is not None and hasattr(params, "keys"):
-        for key in params.keys():  # noqa: SIM118 - multi-dicts repeat keys in iteration
+        for key in params.keys():
             result[key] = list(getall(key))
         return result
     for key, value in params.items():  # type: ignore[attr-defined]
