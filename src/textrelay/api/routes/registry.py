@@ -5,10 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from textrelay import web
+from textrelay.api.routes import channel_configurations as channel_configurations_routes
 from textrelay.api.routes import credentials, hooks, keys, sandboxes
+from textrelay.api.routes import messages as messages_routes
 
 
 def install(app: FastAPI) -> None:
     for module in (sandboxes, keys, credentials, hooks):
         app.include_router(module.router)
+    app.include_router(channel_configurations_routes.router)
+    app.include_router(messages_routes.router)
     web.install(app)

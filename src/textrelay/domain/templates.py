@@ -1,0 +1,131 @@
+"""Personalisation: message bodies are Jinja2 templates rendered against a profile.
+
+Templates are written by admins and developers; profile values are data. So:
+
+- the environment is sandboxed (no attribute access to internals such as ``__class__``), and
+  ``*``/``**`` are capped so a template cannot build a gigabyte string;
+- a variable the profile lacks is an error (``StrictUndefined``), never an empty string sent;
+- autoescape is off (an SMS is plain text, not HTML);
+- a profile value is printed as it is: a value that itself contains ``{{ ... }}`` is text, it is
+  never evaluated a second time.
+
+The profile is exposed as ``profile``: ``Hi {{profile.firstName}}``,
+``{% if profile.tier == "gold" %}...{% endif %}``, ``{{ profile.city | default("there") }}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+__all__ = ["MissingVariable", "TemplateError", "TemplateSyntax", "UnsafeTemplate", "compile_template",
+           "render", "uses_variables"]
+
+# The longest string a template may build with ``*`` (bodies are at most 1,500 characters anyway).
+_MAX_PRODUCT = 10_000
+
+
+class TemplateError(ValueError):
+    """A template that cannot be rendered; ``str()`` says why in words a user understands."""
+
+
+class TemplateSyntax(TemplateError):
+    def __init__(self, message: str, line: int | None) -> None:
+        self.line = line
+        where = f" on line {line}" if line else ""
+        super().__init__(f"template syntax error{where}: {message}")
+
+
+class MissingVariable(TemplateError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"missing template variable {name}")
+
+
+class UnsafeTemplate(TemplateError):
+    def __init__(self, message: str) -> None:
+        super().__init__(f"the template does something not allowed: {message}")
+
+
+class _Profile(dict):  # type: ignore[type-arg]
+    """The top-level profile, so a missing key can be named ``profile.<key>``."""
+
+
+class _Missing(StrictUndefined):
+    """StrictUndefined that reports which variable was missing, with its ``profile.`` path."""
+
+    __slots__ = ()
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+        name = self._undefined_name
+        obj = self._undefined_obj
+        if self._undefined_hint and "unsafe" in self._undefined_hint:
+            raise UnsafeTemplate(self._undefined_hint)
+        if name is None:
+            raise MissingVariable(self._undefined_hint or "unknown")
+        if isinstance(obj, _Profile):
+            raise MissingVariable(f"profile.{name}")
+        if obj is not None and not isinstance(obj, Mapping):
+            raise MissingVariable(str(name))
+        raise MissingVariable(str(name) if obj is None else f"{name} (inside profile)")
+
+    __str__ = __iter__ = __len__ = __eq__ = __ne__ = __bool__ = __hash__ = _fail_with_undefined_error  # type: ignore[assignment]
+    __lt__ = __le__ = __gt__ = __ge__ = __contains__ = __getitem__ = __call__ = _fail_with_undefined_error  # type: ignore[assignment]
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _fail_with_undefined_error  # type: ignore[assignment]
+
+
+class _Environment(SandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > 64:
+                raise SecurityError("exponent too large")
+            return left**right
+        result_size = 0
+        for seq, times in ((left, right), (right, left)):
+            if isinstance(seq, str | list | tuple) and isinstance(times, int):
+                result_size = len(seq) * times
+        if result_size > _MAX_PRODUCT:
+            raise SecurityError("the result of '*' would be too long")
+        return left * right
+
+
+_ENV = _Environment(undefined=_Missing, autoescape=False, keep_trailing_newline=True, auto_reload=False,
+                    cache_size=0)
+
+
+@lru_cache(maxsize=1024)
+def compile_template(source: str) -> Template:
+    """The compiled template (cached per source text), or :class:`TemplateSyntax`."""
+    try:
+        return _ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateSyntax(exc.message or "invalid template", exc.lineno) from None
+
+
+def render(source: str, profile: Mapping[str, Any] | None) -> str:
+    """``source`` rendered with ``profile``; raises a :class:`TemplateError` subclass on failure."""
+    template = compile_template(source)
+    try:
+        return template.render(profile=_Profile(profile or {}))
+    except TemplateError:
+        raise
+    except UndefinedError as exc:
+        raise MissingVariable(str(exc.message or "unknown")) from None
+    except SecurityError as exc:
+        raise UnsafeTemplate(str(exc)) from None
+    except TemplateSyntaxError as exc:
+        raise TemplateSyntax(exc.message or "invalid template", exc.lineno) from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        raise UnsafeTemplate(f"{type(exc).__name__}: {exc}") from None
+
+
+def uses_variables(source: str) -> bool:
+    """True when the text has template markup at all (plain text renders to itself)."""
+    return "{{" in source or "{%" in source or "{#" in source
