@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.delivery.conftest import Setup, wait
+from tests.delivery.conftest import Setup
 from tests.support import LiveService
 from textrelay.services import consent
 
@@ -84,4 +84,3 @@ def test_configuration_without_any_sender_fails_with_a_clear_reason(setup: Setup
     [message_id] = setup.queue([("+14155550127", "x")], configuration_id=config)
     setup.wait_statuses([message_id], {"failed"})
     assert "no sender" in (setup.message(message_id).error_message or "")
-    wait(lambda: True)
