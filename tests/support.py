@@ -79,18 +79,20 @@ class LiveService:
 
 
 def start_service(context: Context, run_worker: bool = False) -> LiveService:
+    """Serve the app on a socket bound here first, so no other process can take the port meanwhile."""
     from textrelay.api.app import create_app
 
-    port = free_port()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     context.settings.host = "127.0.0.1"
     context.settings.port = port
     if not context.settings.public_url:
         context.settings.public_url = f"http://127.0.0.1:{port}"
     app = create_app(context.settings, context=context, run_worker=run_worker)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                            lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:

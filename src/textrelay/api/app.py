@@ -15,6 +15,7 @@ from sqlalchemy import text
 from textrelay import __version__
 from textrelay.api import problems
 from textrelay.api.limits import BodyLimit
+from textrelay.api.observe import RequestMetrics
 from textrelay.api.routes import registry
 from textrelay.config import Settings, get_settings
 from textrelay.services import bootstrap
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None,
     app.state.context = ctx
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestMetrics)
     registry.install(app)
 
     @app.get("/healthz", tags=["system"])

@@ -24,7 +24,8 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the answer is sent, so a 2xx means the write is durable.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ContextDep = Annotated[Context, Depends(get_context)]
 
 

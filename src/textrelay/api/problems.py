@@ -14,6 +14,8 @@ from textrelay.errors import TextrelayError
 
 log = logging.getLogger("textrelay.api")
 PROBLEM = "application/problem+json"
+UNION_TAGS = frozenset({"twilio", "custom"})
+_UNION_TAGS = frozenset({"twilio", "custom"})  # credential bodies are a union tagged by vendor
 
 
 def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
@@ -30,6 +32,8 @@ def _field(loc: tuple[Any, ...]) -> str:
     if parts and parts[0] in ("body", "query", "path", "header", "cookie", "form"):
         where, rest = parts[0], parts[1:]
         if where == "body":
+            if len(rest) > 1 and rest[0] in _UNION_TAGS:  # a vendor-tagged body: name the field itself
+                rest = rest[1:]
             return ".".join(rest) or "body"
         return f"{where}.{'.'.join(rest)}" if rest else where
     return ".".join(parts) or "body"
