@@ -175,3 +175,11 @@ def test_delete_of_a_credential_in_use_explains_why(ui, service):
     resp = ui.post(f"/ui/credentials/{cred_id}/delete", {})
     assert resp.url.endswith(f"/ui/credentials/{cred_id}")
     assert "not deleted" in resp.text and "marketing-us" in resp.text
+
+
+def test_names_are_escaped_in_every_page(ui):
+    cred_id = create(ui, name='<script>alert("x")</script>')
+    for page in ("/ui/credentials", f"/ui/credentials/{cred_id}", f"/ui/credentials/{cred_id}/edit",
+                 f"/ui/credentials/{cred_id}/delete"):
+        html = ui.get(page).text
+        assert "<script>alert" not in html and "&lt;script&gt;alert" in html, page

@@ -55,6 +55,12 @@ def _form_page(request: Request, *, mode: str, values: dict[str, Any], errors: F
                   vendor_labels=VENDOR_LABELS)
 
 
+def _not_editable(request: Request, cred: dict[str, Any]) -> HTMLResponse:
+    label = VENDOR_LABELS.get(cred["vendor"], cred["vendor"])
+    return render(request, "error.html", status_code=409, heading=f"Editing {label} credentials is coming soon",
+                  message=f"Change '{cred['name']}' with PATCH /api/v1/credentials/{cred['id']} for now.")
+
+
 @router.get("")
 def list_page(request: Request) -> HTMLResponse:
     with request.app.state.context.db.session() as session:
@@ -128,6 +134,8 @@ def edit_page(request: Request, credential_id: str) -> HTMLResponse:
     with request.app.state.context.db.session() as session:
         sandbox = current_sandbox(request, session)
         cred = _view(request, session, sandbox, _load(session, sandbox, credential_id))
+    if cred["vendor"] != "twilio":
+        return _not_editable(request, cred)
     values = {k: cred.get(k) or "" for k in FIELDS if k != "auth_token"}
     return _form_page(request, mode="edit", values={**values, "vendor": cred["vendor"]}, credential=cred)
 
@@ -141,6 +149,8 @@ def update(request: Request, credential_id: str, form: CsrfForm) -> HTMLResponse
     with ctx.db.session() as session:
         sandbox = current_sandbox(request, session)
         cred = _view(request, session, sandbox, _load(session, sandbox, credential_id))
+    if cred["vendor"] != "twilio":
+        return _not_editable(request, cred)
     try:
         data = TwilioCredentialUpdate(**data_in)
         with ctx.db.session() as session:

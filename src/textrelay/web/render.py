@@ -1,27 +1,44 @@
-"""Rendering admin UI pages.
+"""Rendering admin UI pages: the one helper every page uses.
 
-Every page extends ``base.html`` (blocks ``title`` and ``content``) and is rendered with
-:func:`render`, which adds what the layout needs::
+A page module (say ``web/messages.py``) looks like this::
 
-    from textrelay.web.render import redirect, render
-    from textrelay.web.session import CsrfForm, UserDep, current_sandbox, flash
+    from fastapi import APIRouter, Depends, Request
+    from fastapi.responses import HTMLResponse, RedirectResponse
 
-    @router.get("/messages")
-    def messages_page(request: Request, user: UserDep) -> HTMLResponse:
+    from textrelay.web.render import PageNotFound, redirect, render
+    from textrelay.web.session import CsrfForm, current_sandbox, flash, require_user
+
+    router = APIRouter(prefix="/ui/messages", include_in_schema=False,
+                       dependencies=[Depends(require_user)])      # signed out: redirect to /ui/login
+
+    @router.get("")
+    def messages_page(request: Request) -> HTMLResponse:
         with request.app.state.context.db.session() as session:
-            sandbox = current_sandbox(request, session)
-            rows = messages.list_all(session, sandbox)
+            sandbox = current_sandbox(request, session)           # the header switcher's sandbox
+            rows = messages.list_all(session, sandbox)             # a service call, never raw SQL here
         return render(request, "messages/list.html", rows=rows)
 
-Templates then see, besides the keyword arguments given:
+    @router.post("/{message_id}/cancel")
+    def cancel(request: Request, message_id: str, form: CsrfForm) -> RedirectResponse:
+        ...                                                        # form: the fields, CSRF already checked
+        flash(request, "Message canceled.")                        # kinds: success (default), error, info
+        return redirect(f"/ui/messages/{message_id}")              # 303: POST/redirect/GET
 
-- ``request``, ``user`` (username or None), ``sandbox`` (current sandbox name),
-  ``sandboxes`` (all sandbox names, for the switcher);
-- ``csrf_token``: put ``{{ csrf_field() }}`` (or a hidden ``csrf_token`` input) in every POST form,
-  and take the form with the ``CsrfForm`` dependency, which rejects a missing or wrong token;
-- ``flashes``: messages queued with :func:`~textrelay.web.session.flash` (shown by the layout).
+and is added with ``app.include_router(router)`` in ``api/routes/registry.py``. Raise
+:class:`PageNotFound` (message shown) for a missing item; :func:`~textrelay.web.session.flash`
+queues a one-time message shown at the top of the next page.
 
-After a successful POST, answer with :func:`redirect` (POST/redirect/GET).
+Templates ``{% extends "base.html" %}`` and fill ``title`` and ``content``; the left navigation
+highlights itself from the URL. ``{% from "_macros.html" import field %}`` gives a labelled
+input with its hint and error. Besides the keyword arguments given, templates see:
+
+- ``request``; ``user`` (the username, or None); ``sandbox`` (current sandbox name) and
+  ``sandboxes`` (all names, for the switcher);
+- ``csrf_field()``: the hidden CSRF input, required in every POST form (``csrf_token`` is the
+  raw value);
+- ``flashes``: the queued messages (the layout shows them);
+- the ``when`` filter: a datetime or ISO string as ``2025-05-01 14:03 UTC``.
+
 Pages are answered with ``Cache-Control: no-store`` and anti-framing headers.
 """
 
