@@ -6,13 +6,21 @@ from fastapi import FastAPI
 
 from textrelay import web
 from textrelay.api.routes import channel_configurations as channel_configurations_routes
+from textrelay.api.routes import consent as consent_routes
 from textrelay.api.routes import credentials, hooks, keys, sandboxes
+from textrelay.api.routes import events as events_routes
+from textrelay.api.routes import inbound_messages as inbound_messages_routes
 from textrelay.api.routes import messages as messages_routes
+from textrelay.api.routes import webhooks as webhooks_routes
 
 
 def install(app: FastAPI) -> None:
     for module in (sandboxes, keys, credentials, hooks):
         app.include_router(module.router)
+    app.include_router(webhooks_routes.router)
+    app.include_router(consent_routes.router)
+    app.include_router(inbound_messages_routes.router)
+    app.include_router(events_routes.router)
     app.include_router(channel_configurations_routes.router)
     app.include_router(messages_routes.router)
     web.install(app)

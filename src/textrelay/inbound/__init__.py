@@ -1,0 +1,1 @@
+"""Inbound messages: provider intake, keyword handling, consent changes, replies and events out."""
