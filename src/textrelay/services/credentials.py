@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import aiohttp
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, field_validator
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +15,8 @@ from textrelay.domain.numbers import normalize_inbound_number
 from textrelay.errors import Conflict, NotFound, ValidationFailed
 from textrelay.providers import twilio
 from textrelay.secrets import KeyRing, mask
-from textrelay.services import webhooks
+from textrelay.services import custom_credentials, webhooks
+from textrelay.services.custom_credentials import CustomCredentialCreate, CustomCredentialUpdate
 from textrelay.store.models import ChannelConfiguration, Credential, Sandbox, Webhook, utcnow
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -58,6 +59,20 @@ class TwilioCredentialUpdate(_Strict):
         return None if isinstance(value, str) and not value.strip() else value
 
 
+def _vendor_of(value: Any) -> str:
+    raw = value.get("vendor", "twilio") if isinstance(value, dict) else getattr(value, "vendor", "twilio")
+    return raw if raw in ("twilio", "custom") else "twilio"
+
+
+# The create body, by vendor (a body without ``vendor`` is a Twilio credential, as before).
+CredentialCreate = Annotated[
+    Annotated[TwilioCredentialCreate, Tag("twilio")] | Annotated[CustomCredentialCreate, Tag("custom")],
+    Discriminator(_vendor_of),
+]
+# An update is read as the stored credential's vendor's update (see ``update``).
+CredentialUpdate = TwilioCredentialUpdate | CustomCredentialUpdate
+
+
 class VerifyRequest(_Strict):
     to: str | None = Field(default=None, max_length=32, description="Number to send a test message to.")
     body: str | None = Field(default=None, max_length=1600, description="Text of the test message.")
@@ -97,7 +112,10 @@ def _check_name(session: Session, sandbox: Sandbox, name: str, exclude_id: str |
                        errors=[{"field": "name", "message": "already exists in this sandbox"}])
 
 
-def create(session: Session, keyring: KeyRing, sandbox: Sandbox, data: TwilioCredentialCreate) -> Credential:
+def create(session: Session, keyring: KeyRing, sandbox: Sandbox,
+           data: TwilioCredentialCreate | CustomCredentialCreate) -> Credential:
+    if isinstance(data, CustomCredentialCreate):
+        return _create_custom(session, keyring, sandbox, data)
     inbound = normalize_inbound_number(data.inbound_number) if data.inbound_number else None
     _check_name(session, sandbox, data.name)
     _check_inbound_number(session, "twilio", data.account_sid, inbound)
@@ -114,6 +132,41 @@ def create(session: Session, keyring: KeyRing, sandbox: Sandbox, data: TwilioCre
     session.add(cred)
     _flush_or_conflict(session)
     webhooks.create_defaults(session, cred)
+    return cred
+
+
+def _create_custom(session: Session, keyring: KeyRing, sandbox: Sandbox, data: CustomCredentialCreate) -> Credential:
+    data.inbound_number = normalize_inbound_number(data.inbound_number) if data.inbound_number else None
+    custom_credentials.validate(data)
+    _check_name(session, sandbox, data.name)
+    cred = Credential(sandbox_id=sandbox.id, name=data.name, vendor="custom")
+    custom_credentials.store(cred, keyring, data)
+    _check_inbound_number(session, "custom", cred.account_key, cred.inbound_number)
+    session.add(cred)
+    _flush_or_conflict(session)
+    webhooks.create_defaults(session, cred)
+    return cred
+
+
+def _update_custom(session: Session, keyring: KeyRing, sandbox: Sandbox, cred: Credential,
+                   data: TwilioCredentialUpdate | CustomCredentialUpdate) -> Credential:
+    if not isinstance(data, CustomCredentialUpdate):
+        given = data.model_dump(exclude_unset=True)
+        try:
+            data = CustomCredentialUpdate.model_validate(given)
+        except ValueError:
+            wrong = sorted(set(given) - set(CustomCredentialUpdate.model_fields))
+            raise ValidationFailed.field(wrong[0] if wrong else "body",
+                                         "unknown field for a custom credential") from None
+    result = custom_credentials.merged(cred, keyring, data)
+    if result.name != cred.name:
+        _check_name(session, sandbox, result.name, exclude_id=cred.id)
+        cred.name = result.name
+    result.inbound_number = normalize_inbound_number(result.inbound_number) if result.inbound_number else None
+    custom_credentials.store(cred, keyring, result)
+    _check_inbound_number(session, "custom", cred.account_key, cred.inbound_number, exclude_id=cred.id)
+    cred.updated_at = utcnow()
+    _flush_or_conflict(session)
     return cred
 
 
@@ -139,8 +192,18 @@ def get(session: Session, sandbox: Sandbox, credential_id: str) -> Credential:
 
 
 def update(session: Session, keyring: KeyRing, sandbox: Sandbox, credential_id: str,
-           data: TwilioCredentialUpdate) -> Credential:
+           data: TwilioCredentialUpdate | CustomCredentialUpdate) -> Credential:
     cred = get(session, sandbox, credential_id)
+    if cred.vendor == "custom":
+        return _update_custom(session, keyring, sandbox, cred, data)
+    if isinstance(data, CustomCredentialUpdate):
+        given = data.model_dump(exclude_unset=True)
+        try:
+            data = TwilioCredentialUpdate.model_validate(given)
+        except ValueError:
+            wrong = sorted(set(given) - set(TwilioCredentialUpdate.model_fields))
+            raise ValidationFailed.field(wrong[0] if wrong else "body",
+                                         "unknown field for a Twilio credential") from None
     given = data.model_fields_set
     if "name" in given and data.name is not None and data.name != cred.name:
         _check_name(session, sandbox, data.name, exclude_id=cred.id)
@@ -195,7 +258,8 @@ async def verify(cred: Credential, keyring: KeyRing, request: VerifyRequest) -> 
         from textrelay.domain.numbers import normalize_e164
 
         to = normalize_e164(request.to, "to")
-    account = twilio_account(cred, keyring)
+    account: Any = custom_credentials.provider(cred, keyring) if cred.vendor == "custom" \
+        else twilio_account(cred, keyring)
     async with aiohttp.ClientSession() as http:
         report = await account.verify(http, to=to, body=request.body, sender=request.sender or cred.inbound_number)
     return {"ok": report.ok, "checks": [{**c, "detail": account.redact(c["detail"])} for c in report.checks]}
@@ -211,6 +275,18 @@ def record_verification(session: Session, sandbox: Sandbox, credential_id: str, 
 def view(cred: Credential, sandbox: Sandbox, hooks: list[Any], base_url: str) -> dict[str, Any]:
     """The credential as the API and UI show it: secrets masked, webhook URLs included."""
     settings = cred.settings or {}
+    if cred.vendor == "custom":
+        return {
+            "id": cred.id, "name": cred.name, "vendor": cred.vendor, "sandbox": sandbox.name,
+            **custom_credentials.view_fields(cred),
+            "inbound_number": cred.inbound_number,
+            "webhooks": [{"id": h.id, "type": h.type, "name": h.name,
+                          "url": webhooks.public_url(h, base_url, cred.vendor)} for h in hooks],
+            "verified_at": cred.verified_at.isoformat() if cred.verified_at else None,
+            "verify_result": cred.verify_result,
+            "created_at": cred.created_at.isoformat(),
+            "updated_at": cred.updated_at.isoformat(),
+        }
     return {
         "id": cred.id,
         "name": cred.name,

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from textrelay.api.deps import AdminDep, ContextDep, PrincipalDep, SandboxDep, SessionDep, public_base_url
 from textrelay.api.pagination import page
 from textrelay.services import credentials, webhooks
-from textrelay.services.credentials import TwilioCredentialCreate, TwilioCredentialUpdate, VerifyRequest
+from textrelay.services.credentials import CredentialCreate, CredentialUpdate, VerifyRequest
 from textrelay.store.models import Credential
 
 router = APIRouter(prefix="/api/v1/credentials", tags=["API credentials"])
@@ -28,7 +28,7 @@ def list_credentials(request: Request, session: SessionDep, sandbox: SandboxDep,
 
 
 @router.post("", status_code=201)
-def create_credential(request: Request, body: TwilioCredentialCreate, session: SessionDep, ctx: ContextDep,
+def create_credential(request: Request, body: CredentialCreate, session: SessionDep, ctx: ContextDep,
                       sandbox: SandboxDep, _admin: AdminDep) -> dict[str, Any]:
     cred = credentials.create(session, ctx.keyring, sandbox, body)
     return _view(session, cred, sandbox, request)
@@ -41,7 +41,7 @@ def get_credential(request: Request, credential_id: str, session: SessionDep, sa
 
 
 @router.patch("/{credential_id}")
-def update_credential(request: Request, credential_id: str, body: TwilioCredentialUpdate, session: SessionDep,
+def update_credential(request: Request, credential_id: str, body: CredentialUpdate, session: SessionDep,
                       ctx: ContextDep, sandbox: SandboxDep, _admin: AdminDep) -> dict[str, Any]:
     cred = credentials.update(session, ctx.keyring, sandbox, credential_id, body)
     return _view(session, cred, sandbox, request)
