@@ -30,13 +30,12 @@ ContextDep = Annotated[Context, Depends(get_context)]
 
 
 def get_principal(request: Request, session: SessionDep) -> Principal:
-    ui_user = request.scope.get("session", {}).get("user") if "session" in request.scope else None
+    # The API takes API keys only: a UI session cookie is not accepted here, so no cross-site
+    # request can borrow a signed-in admin's browser to call it.
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token:
         return access.authenticate(session, token.strip())
-    if ui_user:
-        return Principal(role="admin", sandbox_id=None, username=ui_user)
     return access.authenticate(session, None)
 
 
