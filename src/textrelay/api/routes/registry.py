@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from textrelay import web
+from textrelay.api.routes import campaigns as campaigns_routes
 from textrelay.api.routes import channel_configurations as channel_configurations_routes
 from textrelay.api.routes import consent as consent_routes
 from textrelay.api.routes import credentials, hooks, keys, sandboxes
@@ -23,4 +24,5 @@ def install(app: FastAPI) -> None:
     app.include_router(events_routes.router)
     app.include_router(channel_configurations_routes.router)
     app.include_router(messages_routes.router)
+    app.include_router(campaigns_routes.router)
     web.install(app)
