@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -219,57 +218,77 @@ _STATUS_WORDS = {
 }
 
 
-def import_csv(session: Session, sandbox: Sandbox, lines: Iterable[str]) -> dict[str, Any]:
-    """Import consents from CSV (``phone_number``, ``status`` and optionally ``sender_number``,
-    ``detail`` columns), one history entry per changed number, source ``import``.
+class ConsentImport:
+    """Import consents from CSV fed in chunks of lines (memory does not grow with the file).
 
-    All or nothing: any bad row fails the import with a 422 listing the rows (line numbers), and
-    the caller's transaction is rolled back. Rows whose status is already in force are skipped.
+    Columns: ``phone_number``, ``status`` and optionally ``sender_number``, ``detail``. One history
+    entry per changed number, source ``import``; rows whose status is already in force are
+    skipped. All or nothing: any bad row fails the import with a 422 listing the rows (line
+    numbers), and the caller's transaction is rolled back.
     """
-    reader = csv.DictReader(lines)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if "phone_number" not in header or "status" not in header:
-        raise ValidationFailed("the CSV needs a header with phone_number and status columns",
-                               errors=[{"field": "file", "message": "header must name phone_number and status"}])
-    reader.fieldnames = header
-    errors: list[dict[str, Any]] = []
-    counts = {"rows": 0, "changed": 0, "unchanged": 0}
-    seen_error_rows = 0
-    for row in reader:
-        counts["rows"] += 1
-        line = reader.line_num
-        raw_number = (row.get("phone_number") or "").strip()
+
+    def __init__(self, session: Session, sandbox: Sandbox) -> None:
+        self.session, self.sandbox = session, sandbox
+        self.header: list[str] | None = None
+        self.line = 0
+        self.errors: list[dict[str, Any]] = []
+        self.bad_rows = 0
+        self.counts = {"rows": 0, "changed": 0, "unchanged": 0}
+
+    def feed(self, lines: Iterable[str]) -> None:
+        for fields in csv.reader(lines):
+            self.line += 1
+            if not any(f.strip() for f in fields):
+                continue
+            if self.header is None:
+                self.header = [h.strip().lower().lstrip("\ufeff") for h in fields]
+                if "phone_number" not in self.header or "status" not in self.header:
+                    raise ValidationFailed("the CSV needs a header with phone_number and status columns",
+                                           errors=[{"field": "file",
+                                                    "message": "header must name phone_number and status"}])
+                continue
+            self._row(dict(zip(self.header, fields, strict=False)))
+
+    def _row(self, row: dict[str, str]) -> None:
+        self.counts["rows"] += 1
         raw_status = (row.get("status") or "").strip().lower()
         try:
-            phone = number_of(raw_number, "phone_number")
+            phone = number_of((row.get("phone_number") or "").strip(), "phone_number")
             status = _STATUS_WORDS.get(raw_status)
             if status is None:
                 raise ValidationFailed.field("status", f"'{raw_status}' is not one of {', '.join(STATUSES)}")
             raw_sender = (row.get("sender_number") or "").strip()
             sender = normalize_sender(raw_sender, "sender_number") if raw_sender else None
         except ValidationFailed as exc:
-            seen_error_rows += 1
-            if len(errors) < MAX_IMPORT_ERRORS:
+            self.bad_rows += 1
+            if len(self.errors) < MAX_IMPORT_ERRORS:
                 field = exc.errors[0]["field"] if exc.errors else "row"
                 message = exc.errors[0]["message"] if exc.errors else exc.detail
-                errors.append({"field": f"line {line}.{field}", "message": message})
-            continue
-        if errors:
-            continue
-        current = get(session, sandbox.id, phone)
+                self.errors.append({"field": f"line {self.line}.{field}", "message": message})
+            return
+        if self.errors:
+            return
+        current = get(self.session, self.sandbox.id, phone)
         if current is not None and current.status == status and current.sender_number == sender:
-            counts["unchanged"] += 1
-            continue
+            self.counts["unchanged"] += 1
+            return
         detail = (row.get("detail") or "").strip()[:500] or "CSV import"
-        record(session, sandbox.id, phone, status, "import", sender=sender, detail=detail)
-        counts["changed"] += 1
-        if counts["changed"] % 500 == 0:
-            session.expunge_all()
-    if errors:
-        raise ValidationFailed(f"{seen_error_rows} row(s) of the CSV are invalid; nothing was imported",
-                               errors=errors)
-    return counts
+        record(self.session, self.sandbox.id, phone, status, "import", sender=sender, detail=detail)
+        self.counts["changed"] += 1
+        if self.counts["changed"] % 500 == 0:
+            self.session.expunge_all()
+
+    def finish(self) -> dict[str, Any]:
+        if self.header is None:
+            raise ValidationFailed("the CSV is empty", errors=[{"field": "file", "message": "no header row"}])
+        if self.errors:
+            raise ValidationFailed(f"{self.bad_rows} row(s) of the CSV are invalid; nothing was imported",
+                                   errors=self.errors)
+        return self.counts
 
 
-def when(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+def import_csv(session: Session, sandbox: Sandbox, lines: Iterable[str]) -> dict[str, Any]:
+    """Import a whole CSV at once (see :class:`ConsentImport`)."""
+    job = ConsentImport(session, sandbox)
+    job.feed(lines)
+    return job.finish()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Literal
@@ -40,35 +41,42 @@ def export_consent(ctx: ContextDep, sandbox: SandboxDep, _p: PrincipalDep,
                              headers={"Content-Disposition": f'attachment; filename="consent-{sandbox.name}.csv"'})
 
 
-async def _lines(request: Request) -> AsyncIterator[str]:
+IMPORT_CHUNK_LINES = 1000
+
+
+async def _line_chunks(request: Request) -> AsyncIterator[list[str]]:
+    """The body's lines, decoded as UTF-8, in chunks as they arrive."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    pending = ""
+    pending, lines = "", []
     async for chunk in request.stream():
         try:
             pending += decoder.decode(chunk)
         except UnicodeDecodeError:
             raise ValidationFailed.field("file", "the CSV is not UTF-8 text") from None
         *complete, pending = pending.split("\n")
-        for line in complete:
-            yield line + "\n"
-    pending += decoder.decode(b"", final=True)
+        lines.extend(line + "\n" for line in complete)
+        if len(lines) >= IMPORT_CHUNK_LINES:
+            yield lines
+            lines = []
+    try:
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ValidationFailed.field("file", "the CSV is not UTF-8 text") from None
     if pending:
-        yield pending
+        lines.append(pending)
+    if lines:
+        yield lines
 
 
 @router.post("/import")
-async def import_consent(request: Request, ctx: ContextDep, sandbox: SandboxDep,
+async def import_consent(request: Request, session: SessionDep, sandbox: SandboxDep,
                          _admin: AdminDep) -> dict[str, Any]:
     """Body: CSV text (``text/csv``) with ``phone_number`` and ``status`` columns, optionally
-    ``sender_number`` and ``detail``. All or nothing."""
-    lines = [line async for line in _lines(request)]
-    import asyncio
-
-    def run() -> dict[str, Any]:
-        with ctx.db.session() as session:
-            return consent.import_csv(session, sandbox, lines)
-
-    return await asyncio.to_thread(run)
+    ``sender_number`` and ``detail``; read and imported as it streams in. All or nothing."""
+    job = consent.ConsentImport(session, sandbox)
+    async for lines in _line_chunks(request):
+        await asyncio.to_thread(job.feed, lines)
+    return await asyncio.to_thread(job.finish)
 
 
 @router.get("/{number}")
