@@ -13,6 +13,7 @@ from textrelay.api.routes import events as events_routes
 from textrelay.api.routes import inbound_messages as inbound_messages_routes
 from textrelay.api.routes import messages as messages_routes
 from textrelay.api.routes import webhooks as webhooks_routes
+from textrelay.web import sending_pages
 
 
 def install(app: FastAPI) -> None:
@@ -26,3 +27,4 @@ def install(app: FastAPI) -> None:
     app.include_router(messages_routes.router)
     app.include_router(campaigns_routes.router)
     web.install(app)
+    app.include_router(sending_pages.router)

@@ -1,0 +1,14 @@
+"""The admin UI's sending pages, as one router: channel configurations, messages, campaigns.
+
+Each resource has its module (``channel_configuration_pages``, ``message_pages``,
+``campaign_pages``); ``api/routes/registry.py`` includes :data:`router`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from textrelay.web import channel_configuration_pages
+
+router = APIRouter(include_in_schema=False)
+router.include_router(channel_configuration_pages.router)

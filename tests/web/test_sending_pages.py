@@ -1,0 +1,138 @@
+"""The sending pages without a browser: channel configurations, messages, campaigns.
+
+Sign-in, CSRF, errors shown next to their fields, and sandboxes kept apart.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.sending.conftest import make_configuration, make_credential
+from tests.support import ApiClient, LiveService
+from tests.web.conftest import UiClient
+from textrelay.services import sandboxes
+from textrelay.store.models import ChannelConfiguration
+
+CONFIGS = "/ui/channel-configurations"
+
+
+def field_error(html: str, name: str) -> str | None:
+    """The error shown under the input ``name`` (the ``e-<name>`` element), if any."""
+    found = re.search(rf'id="e-{re.escape(name)}">([^<]*)<', html)
+    return found.group(1) if found else None
+
+
+def config_form(credential_id: str, **over: str) -> dict[str, str]:
+    body = {"name": "promo-us", "channel": "sms", "sms_type": "marketing", "credential_id": credential_id,
+            "sender_number": "+1 415 555 0100", "execution_field": "mobilePhone", "shortening_domain": "",
+            "rate_limit_mps": "", "action": "submit"}
+    body.update(over)
+    return body
+
+
+@pytest.fixture
+def credential(api: ApiClient) -> dict[str, Any]:
+    return make_credential(api)
+
+
+# ---- channel configurations ----------------------------------------------------------------------
+
+def test_channel_configuration_pages_require_sign_in(anonymous: UiClient) -> None:
+    for path in (CONFIGS, CONFIGS + "/new", CONFIGS + "/x"):
+        resp = anonymous.get(path, allow_redirects=False)
+        assert resp.status_code == 303
+        assert resp.headers["location"].startswith("/ui/login?next=")
+
+
+def test_submit_creates_an_active_configuration_listed_with_its_credential(
+        ui: UiClient, credential: dict[str, Any], service: LiveService) -> None:
+    resp = ui.post(CONFIGS + "/new", config_form(credential["id"], rate_limit_mps="5"))
+    assert resp.status_code == 200 and "Channel configuration &#39;promo-us&#39; submitted" in resp.text
+    with service.context.db.session() as session:
+        config = session.query(ChannelConfiguration).one()
+        assert (config.status, config.sender_number, config.rate_limit_mps) == ("active", "+14155550100", 5.0)
+    page = ui.get(CONFIGS).text
+    row = page[page.index(f'data-configuration="{config.id}"'):]
+    for text in ("promo-us", "SMS", "Marketing", credential["name"], "+14155550100", "Active"):
+        assert text in row[:1500], text
+
+
+def test_save_as_draft_keeps_the_configuration_a_draft_and_edit_submits_it(
+        ui: UiClient, credential: dict[str, Any], service: LiveService) -> None:
+    resp = ui.post(CONFIGS + "/new", config_form(credential["id"], action="draft", sms_type="transactional"))
+    assert "saved as a draft" in resp.text
+    config_id = resp.url.rsplit("/", 1)[1]
+    assert 'value="transactional" checked' in resp.text
+    resp = ui.post(f"{CONFIGS}/{config_id}", config_form(credential["id"], name="renamed", shortening_domain="",
+                                                         sms_type="transactional"))
+    assert "&#39;renamed&#39; submitted: it is active" in resp.text
+    with service.context.db.session() as session:
+        config = session.get(ChannelConfiguration, config_id)
+        assert (config.name, config.status, config.sms_type) == ("renamed", "active", "transactional")
+
+
+def test_configuration_errors_are_shown_next_to_their_fields_and_nothing_is_saved(
+        ui: UiClient, credential: dict[str, Any], service: LiveService) -> None:
+    resp = ui.post(CONFIGS + "/new", config_form(credential["id"], name="9lives", sender_number="not a number",
+                                                 rate_limit_mps="fast", shortening_domain="http://x/y"))
+    assert resp.status_code == 422
+    assert field_error(resp.text, "name")
+    assert "number" in (field_error(resp.text, "rate_limit_mps") or "")
+    assert "hostname" in (field_error(resp.text, "shortening_domain") or "")
+    assert 'value="not a number"' in resp.text  # what was typed stays
+    resp = ui.post(CONFIGS + "/new", config_form(""))
+    assert resp.status_code == 422 and field_error(resp.text, "credential_id") == "Required."
+    resp = ui.post(CONFIGS + "/new", config_form(credential["id"], sender_number="not a number"))
+    assert resp.status_code == 422 and field_error(resp.text, "sender_number")
+    with service.context.db.session() as session:
+        assert session.query(ChannelConfiguration).count() == 0
+
+
+def test_a_twilio_credential_without_messaging_service_needs_a_sender_number(
+        ui: UiClient, api: ApiClient) -> None:
+    bare = make_credential(api, name="No service", messaging_service=False)
+    resp = ui.post(CONFIGS + "/new", config_form(bare["id"], sender_number=""))
+    assert resp.status_code == 422
+    assert "sender number" in (field_error(resp.text, "sender_number") or "")
+
+
+def test_configuration_forms_need_the_csrf_token(ui: UiClient, credential: dict[str, Any],
+                                                 service: LiveService) -> None:
+    assert ui.post(CONFIGS + "/new", config_form(credential["id"]), csrf=None).status_code == 403
+    assert ui.post(CONFIGS + "/new", config_form(credential["id"]), csrf="forged").status_code == 403
+    with service.context.db.session() as session:
+        assert session.query(ChannelConfiguration).count() == 0
+
+
+def test_deleting_a_configuration_with_queued_messages_shows_why_it_was_refused(
+        ui: UiClient, api: ApiClient, credential: dict[str, Any], service: LiveService) -> None:
+    config = make_configuration(api, credential["id"])
+    assert api.post("/api/v1/messages", json={"channel_configuration": "promo", "to": "+14155550123",
+                                              "body": "hi"}).status_code == 202
+    assert "Delete the channel configuration" in ui.get(f"{CONFIGS}/{config['id']}/delete").text
+    resp = ui.post(f"{CONFIGS}/{config['id']}/delete", {})
+    assert resp.status_code == 409
+    assert "1 queued message(s)" in resp.text
+    unused = make_configuration(api, credential["id"], name="spare")
+    resp = ui.post(f"{CONFIGS}/{unused['id']}/delete", {})
+    assert resp.status_code == 200 and "Channel configuration &#39;spare&#39; deleted." in resp.text
+    with service.context.db.session() as session:
+        assert session.get(ChannelConfiguration, unused["id"]) is None
+        assert session.get(ChannelConfiguration, config["id"]) is not None
+
+
+def test_configurations_of_another_sandbox_are_neither_listed_nor_reachable(
+        ui: UiClient, api: ApiClient, credential: dict[str, Any], service: LiveService) -> None:
+    config = make_configuration(api, credential["id"], name="prod-only")
+    with service.context.db.session() as session:
+        sandboxes.create(session, "dev")
+    ui.post("/ui/sandbox", {"sandbox": "dev", "next": CONFIGS})
+    page = ui.get(CONFIGS).text
+    assert "prod-only" not in page and "No channel configurations in sandbox “dev”" in page
+    assert ui.get(f"{CONFIGS}/{config['id']}").status_code == 404
+    assert ui.post(f"{CONFIGS}/{config['id']}/delete", {}).status_code == 404
+    resp = ui.post(CONFIGS + "/new", config_form(credential["id"]))  # a prod credential, from dev
+    assert resp.status_code == 422 and "no API credential" in (field_error(resp.text, "credential_id") or "")
