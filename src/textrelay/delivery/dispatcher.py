@@ -25,7 +25,7 @@ def outbound(job: Job) -> OutboundMessage:
     remaining = int((job.valid_until - utcnow()).total_seconds())
     return OutboundMessage(message_id=job.id, to=job.to, sender=route.sender if route else None, body=job.body,
                            media_urls=job.media_urls, status_callback=route.status_callback if route else None,
-                           validity_seconds=max(1, min(36000, remaining)))
+                           validity_seconds=max(1, min(36000, remaining)), content=job.content)
 
 
 async def dispatch(ctx: Context, http: aiohttp.ClientSession, job: Job, timeout: float) -> Outcome:

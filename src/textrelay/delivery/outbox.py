@@ -16,6 +16,7 @@ configuration (no way to send → ``failed``), and rate limits (a slot in the fu
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from textrelay.delivery import ratelimit, retry
+from textrelay.delivery import custom_route, ratelimit, retry
 from textrelay.delivery.retry import Decision
 from textrelay.providers.twilio import TwilioAccount
 from textrelay.services import consent
@@ -75,10 +76,11 @@ class Route:
     sandbox_id: str
     vendor: str
     sender: str | None
-    account: TwilioAccount | None
+    account: TwilioAccount | Any | None  # a TwilioAccount or a CustomProvider: both send()
     status_callback: str | None
     limits: tuple[ratelimit.Limit, ...] = ()
     problem: str | None = None  # why nothing can be sent with this configuration
+    fallback_configuration_id: str | None = None  # RCS: where the SMS fallback goes
 
 
 class Routes:
@@ -114,6 +116,8 @@ class Routes:
             return Route(config.id, config.sandbox_id, "", None, None, None, problem="API credential not found")
         settings = cred.settings or {}
         limits = []
+        if cred.vendor == "custom":
+            return custom_route.route(sys.modules[__name__], self.ctx, config, cred)
         if cred.vendor != "twilio":
             return Route(config.id, config.sandbox_id, cred.vendor, config.sender_number, None, None,
                          problem=f"sending through a {cred.vendor} credential is not supported by this worker")
@@ -161,12 +165,14 @@ class Job:
     created_at: datetime
     lease: datetime
     route: Route | None = None
+    content: dict[str, Any] | None = None  # RCS content and profile, for custom providers
 
 
 _CLAIM_COLUMNS = (messages.c.id, messages.c.sandbox_id, messages.c.channel_configuration_id, messages.c.to_number,
                   messages.c.body, messages.c.media_urls, messages.c.segments, messages.c.sms_type,
                   messages.c.valid_until, messages.c.attempts, messages.c.outcome_unknown,
-                  messages.c.rate_reserved, messages.c.created_at, messages.c.lease_expires_at)
+                  messages.c.rate_reserved, messages.c.created_at, messages.c.lease_expires_at,
+                  messages.c.content)
 
 
 def _claim_statement(session: Session, where: Any, limit: int, values: dict[str, Any]) -> Any:
@@ -251,7 +257,7 @@ def _screen(session: Session, routes: Routes, rows: Sequence[Any], now: datetime
             body=row.body or "", media_urls=list(row.media_urls or []), segments=row.segments or 1,
             sms_type=row.sms_type, valid_until=row.valid_until, attempts=row.attempts or 0,
             outcome_unknown=bool(row.outcome_unknown), created_at=row.created_at, lease=row.lease_expires_at,
-            route=route))
+            route=route, content=row.content))
     if deferred:
         session.execute(update(messages).where(messages.c.id == bindparam("b_id")).values(
             status="queued", next_attempt_at=bindparam("b_at"), rate_reserved=True, lease_expires_at=None,
@@ -341,6 +347,8 @@ def record(ctx: Context, outcomes: Sequence[Outcome]) -> int:
             updated_at=now), rows)
         session.execute(insert(events), history)
         for o in mine:
+            if o.decision.fallback:
+                custom_route.queue_fallback(session, o.job, o.decision, o.at)
             if o.decision.opt_out:
                 consent.record(session, o.job.sandbox_id, o.job.to, consent.OPTED_OUT, "provider_error",
                                sender=o.job.route.sender if o.job.route else None,

@@ -50,6 +50,7 @@ class Decision:
     next_attempt_at: datetime | None = None
     outcome_unknown: bool = False
     opt_out: bool = False
+    fallback: bool = False  # the recipient cannot take RCS: queue the SMS fallback
 
 
 def after_send(result: SendResult, attempt: int, now: datetime, valid_until: datetime,
@@ -60,7 +61,8 @@ def after_send(result: SendResult, attempt: int, now: datetime, valid_until: dat
                         provider_message_id=result.provider_message_id)
     if result.outcome is Outcome.FAILED:
         return Decision("failed", f"attempt {attempt}: refused by the provider: {result.error_message}",
-                        error_code=result.error_code, error_message=result.error_message, opt_out=result.opt_out)
+                        error_code=result.error_code, error_message=result.error_message, opt_out=result.opt_out,
+                        fallback=result.fallback)
     if result.outcome is Outcome.UNKNOWN:
         return Decision("queued", f"attempt {attempt}: outcome unknown ({result.error_message}); "
                         "the provider will be asked before any resend",

@@ -114,6 +114,10 @@ class CustomProvider:
         except ValueError as exc:
             return SendResult(Outcome.FAILED, error_code="content", error_message=f"cannot render the payload: {exc}")
         result, _ = await self._post(http, body, timeout)
+        if result.outcome is Outcome.ACCEPTED and result.provider_message_id is None:
+            # No id in the answer: our id stands in (feedback names it as the client reference).
+            result = SendResult(Outcome.ACCEPTED, provider_message_id=message.message_id, status=result.status,
+                                error_message=result.error_message)
         if is_rcs and result.outcome is Outcome.FAILED and result.error_code and \
                 result.error_code.upper() in {c.upper() for c in self.settings.rcs_unavailable_codes}:
             return SendResult(Outcome.FAILED, error_code=result.error_code, error_message=result.error_message,
@@ -180,6 +184,8 @@ class CustomProvider:
                 parts.hostname, parts.port or 443, ssl=self.ssl_context), 15)
         except ssl.SSLError as exc:
             return _tls_text(exc)
+        except ConnectionResetError:
+            return _CLOSED_AFTER_HANDSHAKE
         except (OSError, TimeoutError):
             return None  # not a TLS matter: the authenticated request reports it
         try:
@@ -188,11 +194,11 @@ class CustomProvider:
             await writer.drain()
             first = await asyncio.wait_for(reader.read(1), 15)
             if not first:
-                return ("TLS handshake with the provider failed: it closed the connection without answering, "
-                        "so it most likely refused our client certificate (not issued by a CA it trusts, "
-                        "expired or revoked); check the mTLS client certificate, key and CA")
+                return _CLOSED_AFTER_HANDSHAKE
         except ssl.SSLError as exc:
             return _tls_text(exc)
+        except (ConnectionResetError, BrokenPipeError):
+            return _CLOSED_AFTER_HANDSHAKE
         except (OSError, TimeoutError):
             return None
         finally:
@@ -296,6 +302,12 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
+
+
+_CLOSED_AFTER_HANDSHAKE = (
+    "TLS handshake with the provider failed: it closed the connection without answering, so it most likely "
+    "refused our client certificate (not issued by a CA it trusts, expired or revoked); check the mTLS client "
+    "certificate, key and CA")
 
 
 def _tls_text(exc: ssl.SSLError) -> str:

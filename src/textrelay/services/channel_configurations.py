@@ -56,6 +56,9 @@ class ChannelConfigurationCreate(_Strict):
     shortening_domain: str | None = Field(default=None, max_length=253, description="Hostname for short links.")
     rate_limit_mps: float | None = Field(default=None, gt=0, le=100_000,
                                          description="Messages (segments) per second for this sender.")
+    fallback_configuration_id: str | None = Field(
+        default=None, max_length=64, description="RCS: the SMS channel configuration (id or name) that sends "
+                                                 "the fallback text when a recipient cannot take RCS.")
     status: Literal["draft", "active"] = "draft"
 
     @field_validator("shortening_domain", mode="before")
@@ -78,6 +81,7 @@ class ChannelConfigurationUpdate(_Strict):
     execution_field: FieldName | None = None
     shortening_domain: str | None = Field(default=None, max_length=253, description="null or \"\" removes it.")
     rate_limit_mps: float | None = Field(default=None, gt=0, le=100_000, description="null removes the limit.")
+    fallback_configuration_id: str | None = Field(default=None, max_length=64, description="null removes it.")
     status: Literal["draft", "active"] | None = None
 
     @field_validator("shortening_domain", mode="before")
@@ -101,6 +105,7 @@ def _credential(session: Session, sandbox: Sandbox, credential_id: str) -> Crede
 def _check(session: Session, sandbox: Sandbox, config: ChannelConfiguration) -> None:
     """The rules that span several fields, checked on the configuration as it would be saved."""
     cred = _credential(session, sandbox, config.credential_id)
+    _check_rcs(cred, config)
     service_sid = (cred.settings or {}).get("messaging_service_sid")
     if config.channel == "rcs" and cred.vendor == "twilio" and not service_sid:
         raise ValidationFailed.field(
@@ -110,6 +115,25 @@ def _check(session: Session, sandbox: Sandbox, config: ChannelConfiguration) -> 
         raise ValidationFailed.field(
             "sender_number", "required: the Twilio credential has no messaging service, so a sender number "
             "must be given")
+
+
+def _fallback(session: Session, sandbox: Sandbox, ref: str | None, own_id: str | None = None) -> str | None:
+    """The SMS configuration an RCS configuration falls back to (by id or name), checked."""
+    if not ref or not ref.strip():
+        return None
+    target = find(session, sandbox, ref, "fallback_configuration_id")
+    if target.id == own_id or target.channel != "sms":
+        raise ValidationFailed.field("fallback_configuration_id", "must be another channel configuration "
+                                                                  "with channel sms")
+    return target.id
+
+
+def _check_rcs(cred: Credential, config: ChannelConfiguration) -> None:
+    if config.channel != "rcs" and config.fallback_configuration_id:
+        raise ValidationFailed.field("fallback_configuration_id", "only an rcs channel configuration falls back")
+    if config.channel == "rcs" and cred.vendor == "custom" and \
+            "{{rcs}}" not in "".join((cred.settings or {}).get("payload_template", "").split()):
+        raise ValidationFailed.field("channel", "rcs needs the custom credential's payload template to use {{rcs}}")
 
 
 def _check_name(session: Session, sandbox: Sandbox, name: str, exclude_id: str | None = None) -> None:
@@ -138,6 +162,7 @@ def create(session: Session, sandbox: Sandbox, data: ChannelConfigurationCreate)
         sender_number=normalize_sender(data.sender_number) if data.sender_number else None,
         execution_field=data.execution_field, shortening_domain=data.shortening_domain,
         rate_limit_mps=data.rate_limit_mps, status=data.status)
+    config.fallback_configuration_id = _fallback(session, sandbox, data.fallback_configuration_id)
     _check(session, sandbox, config)
     _check_name(session, sandbox, data.name)
     session.add(config)
@@ -204,6 +229,8 @@ def update(session: Session, sandbox: Sandbox, config_id: str,
         config.shortening_domain = data.shortening_domain
     if "rate_limit_mps" in given:
         config.rate_limit_mps = data.rate_limit_mps
+    if "fallback_configuration_id" in given:
+        config.fallback_configuration_id = _fallback(session, sandbox, data.fallback_configuration_id, config.id)
     _check(session, sandbox, config)
     config.updated_at = utcnow()
     _flush(session, config.name)
@@ -244,6 +271,7 @@ def view(config: ChannelConfiguration, sandbox: Sandbox, credential_name: str | 
         "execution_field": config.execution_field,
         "shortening_domain": config.shortening_domain,
         "rate_limit_mps": config.rate_limit_mps,
+        "fallback_configuration_id": config.fallback_configuration_id,
         "status": config.status,
         "created_at": config.created_at.isoformat(),
         "updated_at": config.updated_at.isoformat(),

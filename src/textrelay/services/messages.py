@@ -45,6 +45,8 @@ class SendRequest(BaseModel):
     media_urls: list[str] | None = Field(default=None, description="MMS only; at most 10 http(s) URLs.")
     validity_period: int = Field(default=DEFAULT_VALIDITY, ge=1, le=36000,
                                  description="Seconds the message may wait to be sent.")
+    rcs: dict[str, Any] | None = Field(default=None, description="RCS only: content (type text, media, card, "
+                                       "carousel or location; suggestions; fallback_text required).")
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,13 @@ def send(session: Session, sandbox: Sandbox, data: SendRequest, idempotency_key:
     to = _recipient(config, data.to, data.profile)
     profile = dict(data.profile or {})
     profile.setdefault(config.execution_field, to)
-    text, info = render_body(data.body, profile, bool(media))
+    content = rcs_content(config.channel, data.rcs, profile)
+    if content is not None and not data.body.strip():
+        # The RCS text (or the fallback text) is what {{message}} carries and what an SMS fallback costs.
+        text = content["rcs"].get("text") or content["rcs"]["fallback_text"]
+        info = count_segments(content["rcs"]["fallback_text"])
+    else:
+        text, info = render_body(data.body, profile, bool(media))
     credential = session.get(Credential, config.credential_id)
 
     now = utcnow()
@@ -157,6 +165,7 @@ def send(session: Session, sandbox: Sandbox, data: SendRequest, idempotency_key:
     message = Message(
         id=new_id(), sandbox_id=sandbox.id, channel_configuration_id=config.id, channel=config.channel,
         sms_type=config.sms_type, to_number=to, from_number=config.sender_number, body=text, media_urls=media,
+        content=content,
         segments=info.segments, encoding=info.encoding, valid_until=now + timedelta(seconds=data.validity_period),
         idempotency_key=key, request_hash=digest if key else None, created_at=now, updated_at=now,
     )
@@ -178,6 +187,20 @@ def send(session: Session, sandbox: Sandbox, data: SendRequest, idempotency_key:
     session.add(event)
     session.flush()
     return SendAnswer(answer(message), replayed=False)
+
+
+def rcs_content(channel: str, raw: dict[str, Any] | None, profile: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored content of an RCS message (validated rich content and the profile), else None."""
+    from textrelay.domain import rcs
+
+    if channel != "rcs":
+        if raw is not None:
+            raise ValidationFailed.field("rcs", "rich content needs an rcs channel configuration")
+        return None
+    if raw is None:
+        raise ValidationFailed.field("rcs", "required for an rcs channel configuration (with fallback_text)")
+    model = rcs.parse(raw)
+    return {"rcs": model.model_dump(mode="json", exclude_none=True), "profile": profile}
 
 
 def _check_key(key: str | None) -> str | None:

@@ -109,3 +109,11 @@ async def twilio_webhook(webhook_id: str, request: Request) -> Response:
     from textrelay.inbound import twilio as inbound_twilio
 
     return await inbound_twilio.handle(ctx, info, form)
+
+
+@router.post("/custom/{webhook_id}")
+async def custom_webhook(webhook_id: str, request: Request) -> Response:
+    """A custom provider's JSON inbound or feedback call (see ``inbound.custom``)."""
+    from textrelay.inbound import custom as custom_hooks
+
+    return await custom_hooks.handle(request.app.state.context, webhook_id, request.headers, await request.body())

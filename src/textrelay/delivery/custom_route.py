@@ -1,0 +1,69 @@
+"""The custom-provider branch of delivery: routes through custom API credentials, and the SMS
+fallback of RCS messages whose recipient cannot take RCS.
+
+When a provider says the recipient cannot take RCS (``SendResult.fallback``), the RCS message is
+closed as failed and a new SMS message with the RCS content's ``fallback_text`` is queued on the
+RCS configuration's fallback channel configuration. Both histories name the other message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from textrelay.domain.segments import count_segments
+from textrelay.services import custom_credentials
+from textrelay.store.models import ChannelConfiguration, Credential, Message, MessageEvent, new_id
+
+
+def route(outbox: Any, ctx: Any, config: ChannelConfiguration, cred: Credential) -> Any:
+    """The outbox ``Route`` of a channel configuration whose credential is custom."""
+    from textrelay.delivery import ratelimit
+
+    sender = config.sender_number or cred.inbound_number
+    try:
+        provider = custom_credentials.provider(cred, ctx.keyring)
+    except Exception as exc:  # an undecryptable secret or a stale template must not stop the worker
+        return outbox.Route(config.id, config.sandbox_id, cred.vendor, sender, None, None,
+                            problem=f"the custom credential cannot be used ({type(exc).__name__}: {exc})")
+    limits = []
+    if config.rate_limit_mps and sender:
+        limits.append(ratelimit.Limit(ratelimit.sender_key(cred.account_key, sender), float(config.rate_limit_mps)))
+    if provider.rate_limit_mps:
+        limits.append(ratelimit.Limit(ratelimit.credential_key(cred.id), float(provider.rate_limit_mps)))
+    return outbox.Route(config.id, config.sandbox_id, cred.vendor, sender, provider, None, tuple(limits),
+                        fallback_configuration_id=config.fallback_configuration_id)
+
+
+def queue_fallback(session: Session, job: Any, decision: Any, now: datetime) -> str | None:
+    """Queue the SMS fallback of an RCS message the recipient cannot take; returns its id."""
+    content = job.content or {}
+    text = ((content.get("rcs") or {}).get("fallback_text") or "").strip()
+    fallback_id = job.route.fallback_configuration_id if job.route else None
+    config = session.get(ChannelConfiguration, fallback_id) if fallback_id else None
+    if not text or config is None or config.sandbox_id != job.sandbox_id:
+        why = "no fallback text" if not text else "no fallback channel configuration"
+        session.execute(insert(MessageEvent.__table__), [{
+            "message_id": job.id, "status": "failed", "source": "worker", "error_code": decision.error_code,
+            "detail": f"the recipient cannot take RCS and there is {why}: no SMS fallback sent", "at": now}])
+        return None
+    info = count_segments(text)
+    message_id = new_id()
+    session.execute(insert(Message.__table__), [{
+        "id": message_id, "sandbox_id": job.sandbox_id, "channel_configuration_id": config.id,
+        "campaign_id": None, "channel": config.channel, "sms_type": config.sms_type, "to_number": job.to,
+        "from_number": config.sender_number, "body": text, "media_urls": [], "content": {"fallback_of": job.id},
+        "status": "queued", "segments": info.segments, "encoding": info.encoding, "attempts": 0,
+        "valid_until": job.valid_until, "next_attempt_at": now, "outcome_unknown": False, "rate_reserved": False,
+        "created_at": now, "updated_at": now}])
+    session.execute(insert(MessageEvent.__table__), [
+        {"message_id": job.id, "status": "failed", "source": "worker", "error_code": decision.error_code,
+         "detail": f"the recipient cannot take RCS: SMS fallback queued as message {message_id} "
+                   f"on channel configuration {config.name}", "at": now},
+        {"message_id": message_id, "status": "queued", "source": "worker", "error_code": None,
+         "detail": f"SMS fallback of RCS message {job.id}", "at": now},
+    ])
+    return message_id
