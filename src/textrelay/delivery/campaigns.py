@@ -16,7 +16,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import Column, Connection, Table, and_, select, update
 from sqlalchemy.orm import Session
 
 from textrelay.domain import templates
@@ -64,7 +64,7 @@ def expand_some(ctx: Context, limit: int = 1000) -> int:
     watermark = campaign.messages_created
     # Members are numbered without gaps, so the slice ends where its last member is.
     new_watermark = members[-1].seq + 1
-    message_rows, event_rows = _render(campaign, config, members, excluded)
+    message_rows, event_rows, shared = _render(campaign, config, members, excluded)
 
     with ctx.db.session() as session:
         claimed = session.execute(
@@ -76,8 +76,9 @@ def expand_some(ctx: Context, limit: int = 1000) -> int:
             # Another worker took this slice, or the campaign was canceled meanwhile.
             session.rollback()
             return 0
-        session.execute(insert(Message), message_rows)
-        session.execute(insert(MessageEvent), event_rows)
+        connection = session.connection()
+        _insert_many(connection, Message.__table__, message_rows, shared)
+        _insert_many(connection, MessageEvent.__table__, event_rows, {"source": "campaign", "at": shared["created_at"]})
     return len(message_rows)
 
 
@@ -110,7 +111,8 @@ def _exclusions(session: Session, sandbox_id: str, numbers: set[str], sms_type: 
 
 
 def _render(campaign: Any, config: ChannelConfiguration, members: list[Any],
-            excluded: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            excluded: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """The slice's message and event rows (only what varies per row), and the values they share."""
     now = utcnow()
     valid_until = now + timedelta(seconds=DEFAULT_VALIDITY)
     media = list(campaign.media_urls or [])
@@ -123,12 +125,11 @@ def _render(campaign: Any, config: ChannelConfiguration, members: list[Any],
         broken = str(exc)
     static = None if broken or templates.uses_variables(source) else source
     costs: dict[str, Any] = {}
-    common = {
+    shared = {
         "sandbox_id": campaign.sandbox_id, "channel_configuration_id": config.id, "campaign_id": campaign.id,
         "channel": config.channel, "sms_type": config.sms_type, "from_number": config.sender_number,
-        "media_urls": media, "content": None, "provider_message_id": None, "error_code": None, "attempts": 0,
-        "lease_expires_at": None, "outcome_unknown": False, "valid_until": valid_until, "idempotency_key": None,
-        "request_hash": None, "created_at": now, "updated_at": now, "sent_at": None,
+        "media_urls": media, "attempts": 0, "outcome_unknown": False, "valid_until": valid_until,
+        "created_at": now, "updated_at": now,
     }
     messages: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -156,23 +157,72 @@ def _render(campaign: Any, config: ChannelConfiguration, members: list[Any],
             elif not text.strip() and not media:
                 problem = "the message is empty after personalisation"
         message_id = uuid.uuid4().hex
-        row = dict(common, id=message_id, to_number=number, body=text, segments=info.segments,
-                   encoding=info.encoding)
+        row = {"id": message_id, "to_number": number, "body": text, "segments": info.segments,
+               "encoding": info.encoding}
         if problem is not None:
             row.update(status="failed", error_code="template", error_message=problem, next_attempt_at=None,
                        final_at=now)
-            events.append({"message_id": message_id, "status": "failed", "source": "campaign", "detail": problem,
-                           "error_code": "template", "at": now})
+            events.append({"message_id": message_id, "status": "failed", "detail": problem, "error_code": "template"})
         elif number in excluded:
-            row.update(status="excluded", error_message=excluded[number], next_attempt_at=None, final_at=now)
-            events.append({"message_id": message_id, "status": "excluded", "source": "campaign",
-                           "detail": excluded[number], "error_code": None, "at": now})
+            row.update(status="excluded", error_code=None, error_message=excluded[number], next_attempt_at=None,
+                       final_at=now)
+            events.append({"message_id": message_id, "status": "excluded", "detail": excluded[number],
+                           "error_code": None})
         else:
-            row.update(status="queued", error_message=None, next_attempt_at=now, final_at=None)
-            events.append({"message_id": message_id, "status": "queued", "source": "campaign", "detail": None,
-                           "error_code": None, "at": now})
+            row.update(status="queued", error_code=None, error_message=None, next_attempt_at=now, final_at=None)
+            events.append({"message_id": message_id, "status": "queued", "detail": None, "error_code": None})
         messages.append(row)
-    return messages, events
+    return messages, events, shared
+
+
+def _insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]], shared: dict[str, Any]) -> None:
+    """One executemany straight to the driver, with SQLAlchemy's own type conversions.
+
+    The values every row shares (dates, JSON, booleans) are converted once per slice, not once per
+    row; columns neither given nor shared get their declared default, so a column added to the
+    table later is still filled in.
+    """
+    if not rows:
+        return
+    dialect = connection.dialect
+    varying = list(rows[0])
+    columns: list[Column[Any]] = []
+    constants: dict[str, Any] = {}
+    for column in table.columns:
+        if column.name in varying:
+            columns.append(column)
+            continue
+        if column.name in shared:
+            value = shared[column.name]
+        elif column.primary_key and column.autoincrement in (True, "auto") and column.default is None:
+            continue  # the database numbers it
+        elif column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+        elif column.default is not None and column.default.is_callable:
+            value = column.default.arg(None)
+        else:
+            value = None
+        process = column.type._cached_bind_processor(dialect)
+        constants[column.name] = process(value) if process and value is not None else value
+        columns.append(column)
+    processors = {c.name: c.type._cached_bind_processor(dialect) for c in columns if c.name in varying}
+    placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "
+           f"VALUES ({', '.join([placeholder] * len(columns))})")
+    names = [c.name for c in columns]
+    params = []
+    for row in rows:
+        values = []
+        for name in names:
+            if name in constants:
+                values.append(constants[name])
+            else:
+                value = row[name]
+                process = processors[name]
+                values.append(process(value) if process is not None and value is not None else value)
+        params.append(tuple(values))
+    connection.exec_driver_sql(sql, params)
 
 
 def finish_campaigns(ctx: Context) -> int:

@@ -300,7 +300,7 @@ class Outcome:
     at: datetime
 
 
-def record(ctx: Context, outcomes: Sequence[Outcome]) -> int:
+def record(ctx: Context, outcomes: Sequence[Outcome], worker: str | None = None) -> int:
     """Write a batch of outcomes in one transaction; returns how many were written.
 
     A job whose lease was taken over by another worker (it ran out) is skipped: that worker
@@ -334,7 +334,8 @@ def record(ctx: Context, outcomes: Sequence[Outcome]) -> int:
                 "b_attempts": attempts, "b_next": d.next_attempt_at, "b_unknown": d.outcome_unknown,
                 "b_sent_at": o.at if d.status == "sent" else None, "b_final_at": o.at if final else None,
             })
-            history.append({"message_id": o.job.id, "status": d.status, "source": "worker", "detail": d.detail,
+            detail = f"{d.detail} (worker {worker})" if worker else d.detail
+            history.append({"message_id": o.job.id, "status": d.status, "source": "worker", "detail": detail,
                             "error_code": d.error_code if d.status != "sent" else None, "at": o.at})
         session.execute(update(messages).where(
             messages.c.id == bindparam("b_id"), messages.c.status == "sending",

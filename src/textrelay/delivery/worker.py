@@ -12,7 +12,9 @@ import contextlib
 import importlib
 import inspect
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +42,7 @@ class Worker:
         self.timeout = max(0.5, min(30.0, self.lease_seconds / 3))
         self.max_inflight = max(self.batch_size * 2, self.concurrency * 4)
         self.routes = outbox.Routes(ctx)
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.inflight = 0
         self.sent_total = 0
         self._results: list[outbox.Outcome] = []
@@ -130,7 +133,7 @@ class Worker:
                     await asyncio.wait_for(self._results_ready.wait(), FLUSH_INTERVAL)
             batch, self._results = self._results, []
             try:
-                await self.db(outbox.record, self.ctx, batch)
+                await self.db(outbox.record, self.ctx, batch, self.name)
             except Exception:
                 log.exception("writing %d results failed; they will be written with the next batch", len(batch))
                 self._results = batch + self._results
