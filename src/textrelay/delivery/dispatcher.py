@@ -48,6 +48,10 @@ async def _dispatch(ctx: Context, http: aiohttp.ClientSession, job: Job, timeout
             return Outcome(job, Decision("sent", f"reconciliation: found at the provider as "
                                                  f"{lookup.provider_message_id}; not sent again",
                                          provider_message_id=lookup.provider_message_id), False, now)
+        if lookup.unsupported:
+            why = "outcome unknown and the provider offers no lookup: not sent again, to avoid a duplicate"
+            return Outcome(job, Decision("failed", f"reconciliation: {why}", error_code="outcome_unknown",
+                                         error_message=why, outcome_unknown=True), False, now)
         if lookup.failure is not None:
             return Outcome(job, retry.after_failed_lookup(lookup.failure, job.attempts + 1, now, job.valid_until,
                                                           _rng), False, now)

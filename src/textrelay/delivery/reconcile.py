@@ -25,6 +25,7 @@ CLOCK_SKEW = timedelta(minutes=2)
 class Lookup:
     provider_message_id: str | None = None  # found: the provider has it
     failure: SendResult | None = None  # the lookup could not be made
+    unsupported: bool = False  # the provider offers no lookup: the outcome stays unknown
 
     @property
     def found(self) -> bool:
@@ -38,6 +39,8 @@ async def look_up(ctx: Context, http: aiohttp.ClientSession, job: outbox.Job, me
     if account is None:
         return Lookup(failure=SendResult(Outcome.RETRY, error_code="no_route",
                                          error_message="the message's credential cannot be used to look it up"))
+    if not hasattr(account, "find_candidates"):
+        return Lookup(unsupported=True)
     found = await account.find_candidates(http, message, timeout, not_before=job.created_at - CLOCK_SKEW)
     if isinstance(found, SendResult):
         return Lookup(failure=found)
