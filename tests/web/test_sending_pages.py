@@ -136,3 +136,102 @@ def test_configurations_of_another_sandbox_are_neither_listed_nor_reachable(
     assert ui.post(f"{CONFIGS}/{config['id']}/delete", {}).status_code == 404
     resp = ui.post(CONFIGS + "/new", config_form(credential["id"]))  # a prod credential, from dev
     assert resp.status_code == 422 and "no API credential" in (field_error(resp.text, "credential_id") or "")
+
+
+# ---- messages ------------------------------------------------------------------------------------
+
+MESSAGES = "/ui/messages"
+
+
+@pytest.fixture
+def configuration(api: ApiClient, credential: dict[str, Any]) -> dict[str, Any]:
+    return make_configuration(api, credential["id"])
+
+
+def send_api(api: ApiClient, to: str, body: str = "hello") -> dict[str, Any]:
+    resp = api.post("/api/v1/messages", json={"channel_configuration": "promo", "to": to, "body": body})
+    assert resp.status_code == 202, resp.text
+    return resp.json()
+
+
+def test_message_pages_require_sign_in(anonymous: UiClient) -> None:
+    for path in (MESSAGES, MESSAGES + "/new", MESSAGES + "/abc"):
+        resp = anonymous.get(path, allow_redirects=False)
+        assert resp.status_code == 303 and resp.headers["location"].startswith("/ui/login?next=")
+    resp = anonymous.post(MESSAGES + "/new", {"channel_configuration": "promo", "to": "+14155550123", "body": "x"},
+                          allow_redirects=False)
+    assert resp.status_code in (303, 403)
+
+
+def test_the_send_form_queues_a_message_and_shows_it_with_its_history(
+        ui: UiClient, configuration: dict[str, Any], service: LiveService) -> None:
+    resp = ui.post(MESSAGES + "/new", {"channel_configuration": configuration["id"], "to": "+1 415 555 0123",
+                                       "body": "Hello from the UI 😀"})
+    assert resp.status_code == 200
+    assert "Message to +14155550123 queued (1 segment(s), UCS-2)" in resp.text
+    assert re.search(r'/ui/messages/\w+$', resp.url)
+    html = resp.text
+    assert 'id="message-status">queued<' in html
+    assert "Hello from the UI 😀" in html
+    history = html[html.index('id="history"'):]
+    assert "msg-queued" in history and " UTC</td>" in history
+    assert "location.replace" in html  # it refreshes itself while the message is on its way
+
+
+def test_send_form_errors_are_shown_next_to_their_fields(
+        ui: UiClient, configuration: dict[str, Any], api: ApiClient) -> None:
+    resp = ui.post(MESSAGES + "/new", {"channel_configuration": configuration["id"], "to": "12", "body": "hi"})
+    assert resp.status_code == 422 and field_error(resp.text, "to")
+    resp = ui.post(MESSAGES + "/new", {"channel_configuration": configuration["id"], "to": "+14155550123",
+                                       "body": ""})
+    assert resp.status_code == 422 and "empty" in (field_error(resp.text, "body") or "")
+    resp = ui.post(MESSAGES + "/new", {"channel_configuration": configuration["id"], "to": "+14155550123",
+                                       "body": "Hi {{ profile.firstName"})
+    assert resp.status_code == 422 and field_error(resp.text, "body")
+    resp = ui.post(MESSAGES + "/new", {"channel_configuration": "", "to": "+14155550123", "body": "hi"})
+    assert resp.status_code == 422 and field_error(resp.text, "channel_configuration") == "Required."
+    draft = make_configuration(api, configuration["credential_id"], name="drafty", status="draft")
+    resp = ui.post(MESSAGES + "/new", {"channel_configuration": draft["id"], "to": "+14155550123", "body": "hi"})
+    assert resp.status_code == 422 and "activate it" in (field_error(resp.text, "channel_configuration") or "")
+    assert 'value="+14155550123"' in resp.text
+    assert api.get("/api/v1/messages").json()["items"] == []
+    assert ui.post(MESSAGES + "/new", {"channel_configuration": configuration["id"], "to": "+14155550123",
+                                       "body": "hi"}, csrf="forged").status_code == 403
+    assert api.get("/api/v1/messages").json()["items"] == []
+
+
+def test_message_list_filters_and_pages_newest_first(
+        ui: UiClient, configuration: dict[str, Any], api: ApiClient) -> None:
+    sent = [send_api(api, f"+1415555{i:04d}", f"number {i}") for i in range(53)]
+    first = ui.get(MESSAGES).text
+    rows = re.findall(r'data-message="(\w+)"', first)
+    assert rows == [m["id"] for m in reversed(sent)][:50]
+    older = re.search(r'href="(/ui/messages\?cursor=[^"]+)" rel="next"', first)
+    assert older
+    second = ui.get(older.group(1).replace("&amp;", "&")).text
+    assert re.findall(r'data-message="(\w+)"', second) == [m["id"] for m in reversed(sent)][50:]
+    assert 'rel="next"' not in second
+
+    only = ui.get(MESSAGES, params={"to": "+1 (415) 555-0007"}).text
+    assert re.findall(r'data-message="(\w+)"', only) == [sent[7]["id"]]
+    assert re.findall(r'data-message="(\w+)"', ui.get(MESSAGES, params={"status": "delivered"}).text) == []
+    by_config = ui.get(MESSAGES, params={"status": "queued", "channel_configuration": configuration["id"]}).text
+    assert len(re.findall(r'data-message="(\w+)"', by_config)) == 50
+    resp = ui.get(MESSAGES, params={"to": "nope"})
+    assert resp.status_code == 422 and field_error(resp.text, "to")
+    resp = ui.get(MESSAGES, params={"cursor": "garbage!"})
+    assert resp.status_code == 422 and "cursor" in resp.text
+
+
+def test_messages_of_another_sandbox_are_neither_listed_nor_reachable(
+        ui: UiClient, configuration: dict[str, Any], api: ApiClient, service: LiveService) -> None:
+    message = send_api(api, "+14155550123")
+    assert ui.get(f"{MESSAGES}/{message['id']}").status_code == 200
+    with service.context.db.session() as session:
+        sandboxes.create(session, "dev")
+    ui.post("/ui/sandbox", {"sandbox": "dev", "next": MESSAGES})
+    assert message["id"] not in ui.get(MESSAGES).text
+    assert ui.get(f"{MESSAGES}/{message['id']}").status_code == 404
+    resp = ui.post(MESSAGES + "/new", {"channel_configuration": configuration["id"], "to": "+14155550123",
+                                       "body": "hi"})
+    assert resp.status_code == 422 and field_error(resp.text, "channel_configuration")

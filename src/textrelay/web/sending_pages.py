@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from textrelay.web import channel_configuration_pages
+from textrelay.web import channel_configuration_pages, message_pages
 
 router = APIRouter(include_in_schema=False)
 router.include_router(channel_configuration_pages.router)
+router.include_router(message_pages.router)
