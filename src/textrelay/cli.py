@@ -256,6 +256,33 @@ def credentials_create_twilio(
     console.print(f"credential '{cred.name}' created: {cred.id}")
 
 
+@credentials_app.command("create-custom")
+def credentials_create_custom(
+    config: Annotated[Path, typer.Argument(help="JSON file: the body of POST /api/v1/credentials with "
+                                                "vendor custom (secrets included; they are stored encrypted).")],
+    sandbox: Annotated[str, typer.Option()] = "prod",
+) -> None:
+    """Register a custom API credential (any JSON provider, RCS included) from a JSON file."""
+    import json
+
+    from textrelay.services import credentials, custom_credentials, sandboxes
+
+    ctx = _context()
+    try:
+        raw = json.loads(config.read_text())
+        if not isinstance(raw, dict):
+            raise ValueError("the file must hold a JSON object")
+        data = custom_credentials.parse_create({"vendor": "custom", **raw})
+        with ctx.db.session() as session:
+            cred = credentials.create(session, ctx.keyring, sandboxes.get_by_name(session, sandbox), data)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {config}: {exc}")
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"credential '{cred.name}' created: {cred.id}")
+
+
 @credentials_app.command("verify")
 def credentials_verify(
     credential_id: str,
