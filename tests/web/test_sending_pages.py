@@ -235,3 +235,163 @@ def test_messages_of_another_sandbox_are_neither_listed_nor_reachable(
     resp = ui.post(MESSAGES + "/new", {"channel_configuration": configuration["id"], "to": "+14155550123",
                                        "body": "hi"})
     assert resp.status_code == 422 and field_error(resp.text, "channel_configuration")
+
+
+# ---- campaigns -----------------------------------------------------------------------------------
+
+CAMPAIGNS = "/ui/campaigns"
+CSV = (b"phone,firstName\r\n+14155550101,Ann\r\n+14155550102,Bob\r\nnot-a-number,Cid\r\n"
+       b"+14155550104,Dee\r\n+14155550105,Eve\r\n")
+
+
+def create_campaign_ui(ui: UiClient, configuration: dict[str, Any], **over: str) -> str:
+    body = {"name": "Spring sale", "channel_configuration": configuration["id"],
+            "body": "Hi {{ profile.firstName }}, spring is here", "media_urls": ""}
+    body.update(over)
+    resp = ui.post(CAMPAIGNS + "/new", body)
+    assert resp.status_code == 200, resp.text
+    return resp.url.rsplit("/", 1)[1]
+
+
+def upload(ui: UiClient, campaign_id: str, data: bytes, csrf: str | None = "auto",
+           phone_column: str = "") -> Any:
+    fields = {"phone_column": phone_column}
+    if csrf == "auto":
+        fields["csrf_token"] = ui.token(f"{CAMPAIGNS}/{campaign_id}")
+    elif csrf:
+        fields["csrf_token"] = csrf
+    return ui.http.post(f"{ui.base_url}{CAMPAIGNS}/{campaign_id}/audience", data=fields,
+                        files={"file": ("audience.csv", data, "text/csv")}, timeout=30)
+
+
+def test_campaign_pages_require_sign_in(anonymous: UiClient) -> None:
+    for path in (CAMPAIGNS, CAMPAIGNS + "/new", CAMPAIGNS + "/abc"):
+        resp = anonymous.get(path, allow_redirects=False)
+        assert resp.status_code == 303 and resp.headers["location"].startswith("/ui/login?next=")
+
+
+def test_campaign_form_errors_are_shown_next_to_their_fields(
+        ui: UiClient, configuration: dict[str, Any], api: ApiClient) -> None:
+    bad = {"name": "", "channel_configuration": configuration["id"], "body": "hi", "media_urls": ""}
+    resp = ui.post(CAMPAIGNS + "/new", bad)
+    assert resp.status_code == 422 and field_error(resp.text, "name") == "Required."
+    resp = ui.post(CAMPAIGNS + "/new", {**bad, "name": "x", "channel_configuration": ""})
+    assert resp.status_code == 422 and field_error(resp.text, "channel_configuration") == "Required."
+    resp = ui.post(CAMPAIGNS + "/new", {**bad, "name": "x", "body": "Hi {% if %}"})
+    assert resp.status_code == 422 and field_error(resp.text, "body")
+    resp = ui.post(CAMPAIGNS + "/new", {**bad, "name": "x", "media_urls": "https://example.com/a.jpg"})
+    assert resp.status_code == 422 and "mms" in (field_error(resp.text, "media_urls") or "")
+    mms = make_configuration(api, configuration["credential_id"], name="mms", channel="mms")
+    resp = ui.post(CAMPAIGNS + "/new", {**bad, "name": "x", "channel_configuration": mms["id"],
+                                        "media_urls": "https://example.com/a.jpg\nftp://nope"})
+    assert resp.status_code == 422 and "http(s)" in (field_error(resp.text, "media_urls") or "")
+    assert api.get("/api/v1/campaigns").json()["items"] == []
+    assert ui.post(CAMPAIGNS + "/new", {**bad, "name": "x"}, csrf="forged").status_code == 403
+    assert api.get("/api/v1/campaigns").json()["items"] == []
+
+
+def test_csv_upload_adds_the_valid_rows_and_reports_the_invalid_one_by_line(
+        ui: UiClient, configuration: dict[str, Any], api: ApiClient) -> None:
+    campaign_id = create_campaign_ui(ui, configuration)
+    resp = upload(ui, campaign_id, CSV)
+    assert resp.status_code == 200 and resp.url.endswith(f"{CAMPAIGNS}/{campaign_id}#audience")
+    result = resp.text[resp.text.index('id="import-result"'):][:800]
+    assert "<strong>4</strong> added, <strong>1</strong> rejected" in result
+    assert "Line 4:" in result
+    assert api.get(f"/api/v1/campaigns/{campaign_id}").json()["audience_size"] == 4
+    assert 'id="stat-audience">4<' in resp.text
+    # The import outcome is shown once.
+    assert 'id="import-result"' not in ui.get(f"{CAMPAIGNS}/{campaign_id}").text
+
+    resp = upload(ui, campaign_id, b"name,city\r\nAnn,Paris\r\n")
+    assert "no &#39;phone&#39; or &#39;mobilePhone&#39; column" in resp.text and "“Phone column”" in resp.text
+    resp = upload(ui, campaign_id, b"tel,name\r\n+14155550199,Zed\r\n", phone_column="tel")
+    assert "<strong>1</strong> added" in resp.text
+    assert api.get(f"/api/v1/campaigns/{campaign_id}").json()["audience_size"] == 5
+
+
+def test_audience_upload_needs_the_csrf_token(ui: UiClient, configuration: dict[str, Any], api: ApiClient) -> None:
+    campaign_id = create_campaign_ui(ui, configuration)
+    assert upload(ui, campaign_id, CSV, csrf=None).status_code == 403
+    assert upload(ui, campaign_id, CSV, csrf="forged").status_code == 403
+    assert api.get(f"/api/v1/campaigns/{campaign_id}").json()["audience_size"] == 0
+
+
+def test_pasted_numbers_start_and_cancel(ui: UiClient, configuration: dict[str, Any], api: ApiClient) -> None:
+    campaign_id = create_campaign_ui(ui, configuration, body="Spring is here")
+    page = f"{CAMPAIGNS}/{campaign_id}"
+    resp = ui.post(page + "/start", {})
+    assert "Campaign not started" in resp.text and "no audience" in resp.text
+    resp = ui.post(page + "/audience/paste", {"numbers": "+14155550101\n+1 415 555 0102, bogus\n\n"})
+    assert "<strong>2</strong> added, <strong>1</strong> rejected" in resp.text and "Line 3:" in resp.text
+    resp = ui.post(page + "/start", {})
+    assert "Campaign &#39;Spring sale&#39; started." in resp.text
+    assert 'id="campaign-status">Running<' in resp.text
+    assert "location.replace" in resp.text  # refreshes itself while running
+    assert 'action="/ui/campaigns/' + campaign_id + '/audience"' not in resp.text  # no upload once started
+    resp = ui.post(page + "/cancel", {})
+    assert "Campaign canceled" in resp.text and 'id="campaign-status">Canceled<' in resp.text
+    assert "location.replace" not in resp.text
+    assert "Campaign not canceled" in ui.post(page + "/cancel", {}).text
+    listed = ui.get(CAMPAIGNS).text
+    assert f'data-campaign="{campaign_id}"' in listed and "Canceled" in listed
+
+
+def test_the_campaign_page_charts_and_reports_what_happened(
+        ui: UiClient, configuration: dict[str, Any], service: LiveService) -> None:
+    from textrelay.delivery.campaigns import expand_some
+    from textrelay.services import consent
+
+    with service.context.db.session() as session:
+        prod = sandboxes.get_by_name(session, "prod").id
+        consent.record(session, prod, "+14155550102", consent.OPTED_OUT, "keyword", sender="+14155550100")
+    campaign_id = create_campaign_ui(ui, configuration)
+    upload(ui, campaign_id, CSV)
+    ui.post(f"{CAMPAIGNS}/{campaign_id}/start", {})
+    assert expand_some(service.context) == 4
+    html = ui.get(f"{CAMPAIGNS}/{campaign_id}").text
+    assert 'id="stat-created">4<' in html
+    chart = html[html.index('<svg class="chart"'):html.index("</svg>")]
+    assert '<rect class="excluded"' in chart and "1 excluded" in chart
+    exclusions = html[html.index('id="report-exclusions"'):]
+    assert "opted out" in exclusions[:1500].lower()
+    counts = html[html.index('id="report-counts"'):]
+    assert "msg-queued" in counts[:1500] and "msg-excluded" in counts[:1500]
+
+
+def test_campaigns_of_another_sandbox_are_neither_listed_nor_reachable(
+        ui: UiClient, configuration: dict[str, Any], service: LiveService) -> None:
+    campaign_id = create_campaign_ui(ui, configuration)
+    with service.context.db.session() as session:
+        sandboxes.create(session, "dev")
+    ui.post("/ui/sandbox", {"sandbox": "dev", "next": CAMPAIGNS})
+    assert campaign_id not in ui.get(CAMPAIGNS).text
+    assert ui.get(f"{CAMPAIGNS}/{campaign_id}").status_code == 404
+    assert upload(ui, campaign_id, CSV).status_code == 404
+    assert ui.post(f"{CAMPAIGNS}/{campaign_id}/start", {}).status_code == 404
+    assert ui.post(f"{CAMPAIGNS}/{campaign_id}/audience/paste", {"numbers": "+14155550101"}).status_code == 404
+
+
+def test_the_delivery_chart_stacks_series_per_minute_leaves_gaps_and_buckets_long_campaigns() -> None:
+    from textrelay.web.campaign_pages import delivery_chart
+
+    assert delivery_chart([], []) is None
+    timeline = [{"minute": "2025-05-01T14:00:00Z", "delivered": 8, "failed": 1},
+                {"minute": "2025-05-01T14:03:00Z", "delivered": 2, "failed": 0}]
+    chart = delivery_chart(timeline, [{"minute": "2025-05-01T14:00:00Z", "excluded": 3}])
+    assert chart is not None
+    assert len(chart["bars"]) == 4  # 14:00 … 14:03, two empty minutes between
+    first, gap = chart["bars"][0], chart["bars"][1]
+    assert [(s["css"], s["n"]) for s in first["segments"]] == [("delivered", 8), ("failed", 1), ("excluded", 3)]
+    assert gap["segments"] == []
+    # Stacked from the baseline up, scaled to a round maximum (12 → 20).
+    assert chart["ticks"][-1]["value"] == 20
+    assert first["segments"][0]["y"] + first["segments"][0]["h"] == pytest.approx(chart["bottom"])
+    assert first["segments"][1]["y"] + first["segments"][1]["h"] == pytest.approx(first["segments"][0]["y"])
+    assert {s["css"]: s["total"] for s in chart["series"]} == {"delivered": 10, "failed": 1, "excluded": 3}
+
+    long = [{"minute": f"2025-05-01T{10 + m // 60:02d}:{m % 60:02d}:00Z", "delivered": 1, "failed": 0}
+            for m in range(0, 300)]
+    chart = delivery_chart(long, [], max_bars=60)
+    assert chart is not None and chart["bucket_minutes"] == 5 and len(chart["bars"]) == 60
+    assert all(b["segments"][0]["n"] == 5 for b in chart["bars"])

@@ -438,3 +438,14 @@ def import_csv_file(db: Database, sandbox: Sandbox, campaign_id: str, path: str,
             importer.feed(chunk)
     return importer.finish_csv()
 
+
+
+# ---- read model for the admin UI's delivery chart ------------------------------------------------
+
+def exclusion_timeline(session: Session, campaign: Campaign) -> list[dict[str, Any]]:
+    """Messages excluded per minute (``{"minute", "excluded"}``), on the same minutes as ``report``'s
+    timeline, so a chart can show exclusions beside deliveries and failures."""
+    minute = _minute(session, func.coalesce(Message.final_at, Message.updated_at)).label("minute")
+    return [{"minute": stamp, "excluded": n} for stamp, n in session.execute(
+        select(minute, func.count()).where(Message.campaign_id == campaign.id, Message.status == "excluded")
+        .group_by(minute).order_by(minute))]

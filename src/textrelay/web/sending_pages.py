@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from textrelay.web import channel_configuration_pages, message_pages
+from textrelay.web import campaign_pages, channel_configuration_pages, message_pages
 
 router = APIRouter(include_in_schema=False)
 router.include_router(channel_configuration_pages.router)
 router.include_router(message_pages.router)
+router.include_router(campaign_pages.router)
