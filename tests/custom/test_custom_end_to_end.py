@@ -33,7 +33,8 @@ def live(context) -> Iterator[LiveService]:
 @pytest.fixture
 def setup(live) -> Iterator[dict[str, Any]]:
     api = live.client()
-    with CustomSimulatorServer(CustomSimConfig(no_rcs_numbers=[NO_RCS],
+    # Feedback a little after the answer, as real providers do, so the worker has recorded the send.
+    with CustomSimulatorServer(CustomSimConfig(no_rcs_numbers=[NO_RCS], feedback_delay=0.2,
                                                webhook_auth={"type": "hmac", "secret": HOOK_SECRET})) as sim:
         cred = api.post("/api/v1/credentials", json={
             "name": "rcs-provider", "vendor": "custom", "provider_url": sim.messages_url,
