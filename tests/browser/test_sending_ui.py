@@ -68,7 +68,9 @@ def test_marketing_ops_admin_runs_a_campaign_from_a_csv_file_and_reads_its_repor
     # A Twilio credential without a messaging service cannot carry RCS.
     expect(page.locator("#f-channel option[value=rcs]")).to_be_disabled()
     expect(page.get_by_label("SMS execution field")).to_have_value("mobilePhone")
+    expect(page.get_by_label("Fallback SMS configuration")).to_be_hidden()  # RCS only
     page.get_by_label("Sender number").fill(SENDER)
+    page.screenshot(path=str(ARTIFACTS / "channel-configuration-form.png"), full_page=True)
     page.get_by_role("button", name="Submit").click()
     expect(page.locator(".flash-success")).to_have_text("Channel configuration 'spring-sms' submitted: it is active.")
     nav.get_by_role("link", name="Channel configurations").click()
@@ -95,6 +97,8 @@ def test_marketing_ops_admin_runs_a_campaign_from_a_csv_file_and_reads_its_repor
     expect(result).to_contain_text("4 added, 1 rejected; the audience now has 4 members.")
     expect(result).to_contain_text("Line 4:")
     expect(page.locator("#stat-audience")).to_have_text("4")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "campaign-draft.png"), full_page=True)
     page.get_by_role("button", name="Start").click()
     expect(page.locator(".flash-success")).to_have_text("Campaign 'Spring sale' started.")
 

@@ -395,3 +395,13 @@ def test_the_delivery_chart_stacks_series_per_minute_leaves_gaps_and_buckets_lon
     chart = delivery_chart(long, [], max_bars=60)
     assert chart is not None and chart["bucket_minutes"] == 5 and len(chart["bars"]) == 60
     assert all(b["segments"][0]["n"] == 5 for b in chart["bars"])
+
+
+def test_a_fallback_configuration_error_is_shown_next_to_its_field(
+        ui: UiClient, api: ApiClient, credential: dict[str, Any]) -> None:
+    sms = make_configuration(api, credential["id"], name="sms-fallback")
+    form = ui.get(CONFIGS + "/new").text
+    assert f'<option value="{sms["id"]}">sms-fallback</option>' in form
+    resp = ui.post(CONFIGS + "/new", config_form(credential["id"], fallback_configuration_id=sms["id"]))
+    assert resp.status_code == 422
+    assert "only an rcs" in (field_error(resp.text, "fallback_configuration_id") or "")

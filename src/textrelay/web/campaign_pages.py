@@ -87,7 +87,7 @@ def _nice_max(value: int) -> int:
 
 
 def delivery_chart(timeline: list[dict[str, Any]], exclusions: list[dict[str, Any]],
-                   width: int = 760, height: int = 240, max_bars: int = 60) -> dict[str, Any] | None:
+                   width: int = 1000, height: int = 260, max_bars: int = 60) -> dict[str, Any] | None:
     """Stacked bars per minute (delivered, failed, excluded) as SVG geometry; None when empty.
 
     Minutes without events are drawn as gaps; long campaigns are grouped into buckets of several

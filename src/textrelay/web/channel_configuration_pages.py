@@ -27,8 +27,8 @@ BASE = "/ui/channel-configurations"
 router = APIRouter(prefix=BASE, include_in_schema=False, dependencies=[Depends(require_user)])
 
 FIELDS = ("name", "channel", "sms_type", "credential_id", "sender_number", "execution_field",
-          "shortening_domain", "rate_limit_mps")
-OPTIONAL = ("sender_number", "shortening_domain", "rate_limit_mps")
+          "shortening_domain", "rate_limit_mps", "fallback_configuration_id")
+OPTIONAL = ("sender_number", "shortening_domain", "rate_limit_mps", "fallback_configuration_id")
 CHANNEL_LABELS = {"sms": "SMS", "mms": "MMS", "rcs": "RCS"}
 SMS_TYPE_LABELS = {"marketing": "Marketing", "transactional": "Transactional"}
 STATUS_LABELS = {"draft": "Draft", "active": "Active"}
@@ -54,10 +54,16 @@ def _status_of(form: dict[str, str]) -> str:
 
 def _form_page(request: Request, *, mode: str, values: dict[str, Any], errors: FormErrors | None = None,
                config: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+    own_id = config["id"] if config else None
     with request.app.state.context.db.session() as session:
-        choices = _credential_choices(session, current_sandbox(request, session))
+        sandbox = current_sandbox(request, session)
+        choices = _credential_choices(session, sandbox)
+        # RCS falls back to another configuration, on the SMS channel.
+        fallbacks = [{"id": c.id, "name": c.name} for c in configs.list_all(session, sandbox)
+                     if c.channel == "sms" and c.id != own_id]
     return render(request, "channel_configurations_form.html", status_code=status_code, mode=mode,
-                  values=values, errors=errors or FormErrors(), config=config, credentials=choices, **LABELS)
+                  values=values, errors=errors or FormErrors(), config=config, credentials=choices,
+                  fallbacks=fallbacks, **LABELS)
 
 
 @router.get("")
