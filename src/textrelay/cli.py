@@ -364,6 +364,334 @@ def _custom_simulator(host: str, port: int, config_file: Path | None, tls_cert: 
     run(host=host, port=port, config=config, tls=tls)
 
 
+# ---- channel configurations, sending and campaigns ---------------------------------------------
+
+channel_configurations_app = typer.Typer(help="Channel configurations.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Campaigns: one template to a whole audience.", no_args_is_help=True)
+app.add_typer(channel_configurations_app, name="channel-configurations")
+app.add_typer(campaign_app, name="campaign")
+SandboxOption = Annotated[str, typer.Option(help="Sandbox name.")]
+
+
+def _invalid_input(exc: Exception) -> None:
+    """Pydantic validation errors as one line per field, like the API's problem details."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        for e in exc.errors():
+            err.print(f"[red]error:[/red] {'.'.join(map(str, e['loc']))}: {e['msg']}")
+        raise typer.Exit(1) from None
+    _fail(exc)
+
+
+@channel_configurations_app.command("list")
+def channel_configurations_list(sandbox: SandboxOption = "prod") -> None:
+    from textrelay.services import channel_configurations as configs
+    from textrelay.services import sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            rows = configs.list_all(session, sandboxes.get_by_name(session, sandbox))
+            names = configs.credential_names(session, rows)
+            table = Table("id", "name", "channel", "type", "sender", "credential", "status")
+            for c in rows:
+                table.add_row(c.id, c.name, c.channel, c.sms_type, c.sender_number or "(messaging service)",
+                              names.get(c.credential_id, c.credential_id), c.status)
+    except Exception as exc:
+        _fail(exc)
+    console.print(table)
+
+
+@channel_configurations_app.command("create")
+def channel_configurations_create(
+    name: Annotated[str, typer.Option()],
+    credential: Annotated[str, typer.Option(help="API credential id.")],
+    sender_number: Annotated[str | None, typer.Option(help="E.164, short code or alphanumeric id.")] = None,
+    channel: Annotated[str, typer.Option(help="sms, mms or rcs.")] = "sms",
+    sms_type: Annotated[str, typer.Option(help="marketing or transactional.")] = "marketing",
+    execution_field: Annotated[str, typer.Option(help="Profile attribute holding the number.")] = "mobilePhone",
+    shortening_domain: Annotated[str | None, typer.Option()] = None,
+    rate_limit_mps: Annotated[float | None, typer.Option(help="Messages per second for this sender.")] = None,
+    status: Annotated[str, typer.Option(help="draft or active.")] = "draft",
+    sandbox: SandboxOption = "prod",
+) -> None:
+    """Create a channel configuration."""
+    from textrelay.services import channel_configurations as configs
+    from textrelay.services import sandboxes
+
+    ctx = _context()
+    try:
+        data = configs.ChannelConfigurationCreate(
+            name=name, credential_id=credential, sender_number=sender_number, channel=channel, sms_type=sms_type,
+            execution_field=execution_field, shortening_domain=shortening_domain, rate_limit_mps=rate_limit_mps,
+            status=status)
+        with ctx.db.session() as session:
+            config = configs.create(session, sandboxes.get_by_name(session, sandbox), data)
+    except Exception as exc:
+        _invalid_input(exc)
+    console.print(f"channel configuration '{config.name}' created ({config.status}): {config.id}")
+
+
+@channel_configurations_app.command("update")
+def channel_configurations_update(
+    config_id: str,
+    status: Annotated[str | None, typer.Option(help="draft or active.")] = None,
+    sender_number: Annotated[str | None, typer.Option()] = None,
+    rate_limit_mps: Annotated[float | None, typer.Option()] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    sandbox: SandboxOption = "prod",
+) -> None:
+    """Change a channel configuration (only the options given)."""
+    from textrelay.services import channel_configurations as configs
+    from textrelay.services import sandboxes
+
+    ctx = _context()
+    given = {k: v for k, v in {"status": status, "sender_number": sender_number, "rate_limit_mps": rate_limit_mps,
+                               "name": name}.items() if v is not None}
+    try:
+        data = configs.ChannelConfigurationUpdate(**given)
+        with ctx.db.session() as session:
+            config = configs.update(session, sandboxes.get_by_name(session, sandbox), config_id, data)
+    except Exception as exc:
+        _invalid_input(exc)
+    console.print(f"channel configuration '{config.name}' updated ({config.status})")
+
+
+@channel_configurations_app.command("delete")
+def channel_configurations_delete(config_id: str, sandbox: SandboxOption = "prod") -> None:
+    from textrelay.services import channel_configurations as configs
+    from textrelay.services import sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            configs.delete(session, sandboxes.get_by_name(session, sandbox), config_id)
+    except Exception as exc:
+        _fail(exc)
+    console.print("deleted")
+
+
+@app.command()
+def send(
+    configuration: Annotated[str, typer.Option(help="Channel configuration id or name.")],
+    body: Annotated[str, typer.Option(help="A template: 'Hi {{profile.firstName}}'.")] = "",
+    to: Annotated[str | None, typer.Option(help="E.164 number (else the profile's execution field).")] = None,
+    profile: Annotated[str | None, typer.Option(help="Profile as JSON.")] = None,
+    media_url: Annotated[list[str] | None, typer.Option(help="MMS media URL; repeatable.")] = None,
+    validity_period: Annotated[int, typer.Option(help="Seconds it may wait to be sent.")] = 36000,
+    idempotency_key: Annotated[str | None, typer.Option()] = None,
+    sandbox: SandboxOption = "prod",
+) -> None:
+    """Queue one message (a worker sends it: textrelay serve, or textrelay worker)."""
+    import json
+
+    from textrelay.services import messages, sandboxes
+
+    ctx = _context()
+    try:
+        data = messages.SendRequest(
+            channel_configuration=configuration, to=to, body=body, media_urls=media_url or None,
+            profile=json.loads(profile) if profile else None, validity_period=validity_period)
+        with ctx.db.session() as session:
+            result = messages.send(session, sandboxes.get_by_name(session, sandbox), data, idempotency_key)
+    except json.JSONDecodeError as exc:
+        err.print(f"[red]error:[/red] --profile is not JSON: {exc}")
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        _invalid_input(exc)
+    answer = result.body
+    colour = "yellow" if answer["status"] == "excluded" else "green"
+    console.print(f"message {answer['id']} to {answer['to']}: [{colour}]{answer['status']}[/{colour}]  "
+                  f"({answer['segments']} segment(s), {answer['encoding']}, {answer['characters']} characters)"
+                  + (f"  reason: {answer['excluded_reason']}" if answer.get("excluded_reason") else "")
+                  + ("  (replayed)" if result.replayed else ""))
+
+
+@campaign_app.command("create")
+def campaign_create(
+    name: Annotated[str, typer.Option()],
+    configuration: Annotated[str, typer.Option(help="Channel configuration id or name.")],
+    body: Annotated[str, typer.Option(help="A template, rendered per audience member.")],
+    media_url: Annotated[list[str] | None, typer.Option(help="MMS media URL; repeatable.")] = None,
+    sandbox: SandboxOption = "prod",
+) -> None:
+    """Create a draft campaign; then upload an audience and start it."""
+    from textrelay.services import campaigns, sandboxes
+
+    ctx = _context()
+    try:
+        data = campaigns.CampaignCreate(name=name, channel_configuration=configuration, body=body,
+                                        media_urls=media_url or None)
+        with ctx.db.session() as session:
+            campaign = campaigns.create(session, sandboxes.get_by_name(session, sandbox), data)
+    except Exception as exc:
+        _invalid_input(exc)
+    console.print(f"campaign '{campaign.name}' created (draft): {campaign.id}")
+
+
+@campaign_app.command("upload")
+def campaign_upload(
+    campaign_id: str,
+    csv_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a phone column.")],
+    phone_column: Annotated[str | None, typer.Option(help="Default: 'phone', else the execution field.")] = None,
+    sandbox: SandboxOption = "prod",
+) -> None:
+    """Add the rows of a CSV file to a draft campaign's audience (streamed)."""
+    from textrelay.services import campaigns, sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            box = sandboxes.get_by_name(session, sandbox)
+        report = campaigns.import_csv_file(ctx.db, box, campaign_id, str(csv_file), phone_column)
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"{report.accepted} member(s) added, {report.rejected} rejected; "
+                  f"audience is now {report.audience_size}")
+    for row in report.rejected_rows:
+        err.print(f"  line {row['line']}: {row['reason']}")
+
+
+def _campaign_progress(ctx, sandbox: str, campaign_id: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    from textrelay.services import campaigns, sandboxes
+
+    with ctx.db.session() as session:
+        campaign = campaigns.get(session, sandboxes.get_by_name(session, sandbox), campaign_id)
+        return campaigns.progress(session, campaign)
+
+
+@campaign_app.command("start")
+def campaign_start(
+    campaign_id: str,
+    wait: Annotated[bool, typer.Option(help="Show a progress bar until the campaign completes.")] = False,
+    sandbox: SandboxOption = "prod",
+) -> None:
+    """Start a draft campaign (its template is checked against the first member)."""
+    from textrelay.services import campaigns, sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            campaign = campaigns.start(session, sandboxes.get_by_name(session, sandbox), campaign_id)
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"campaign '{campaign.name}' is running ({campaign.audience_size} member(s))")
+    if wait:
+        _wait_for_campaign(ctx, sandbox, campaign_id)
+
+
+def _wait_for_campaign(ctx, sandbox: str, campaign_id: str) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console.print("[dim]a worker sends it: textrelay serve, or textrelay worker[/dim]")
+    state = _campaign_progress(ctx, sandbox, campaign_id)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[counts]}"), console=console) as bar:
+        task = bar.add_task(state["name"], total=max(state["audience_size"], 1), counts="")
+        while True:
+            counts = "  ".join(f"{k} {v}" for k, v in sorted(state["counts"].items()))
+            bar.update(task, completed=state["messages_finished"], counts=counts)
+            if state["status"] in ("completed", "canceled"):
+                break
+            time.sleep(0.5)
+            state = _campaign_progress(ctx, sandbox, campaign_id)
+    console.print(f"campaign {state['status']}")
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(campaign_id: str, sandbox: SandboxOption = "prod") -> None:
+    """Cancel a campaign: messages not yet sent are canceled."""
+    from textrelay.services import campaigns, sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            canceled = campaigns.cancel(session, sandboxes.get_by_name(session, sandbox), campaign_id)
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"campaign canceled; {canceled} queued message(s) canceled")
+
+
+@campaign_app.command("status")
+def campaign_status(
+    campaign_id: str,
+    wait: Annotated[bool, typer.Option(help="Follow it with a progress bar until it completes.")] = False,
+    sandbox: SandboxOption = "prod",
+) -> None:
+    """A campaign's progress: audience, messages created, counts per status."""
+    ctx = _context()
+    try:
+        state = _campaign_progress(ctx, sandbox, campaign_id)
+    except Exception as exc:
+        _fail(exc)
+    if wait:
+        _wait_for_campaign(ctx, sandbox, campaign_id)
+        return
+    table = Table("field", "value")
+    for key in ("id", "name", "status", "audience_size", "audience_rejected", "messages_created",
+                "messages_finished", "started_at", "finished_at"):
+        table.add_row(key, str(state[key]))
+    for status, n in sorted(state["counts"].items()):
+        table.add_row(f"  {status}", str(n))
+    console.print(table)
+
+
+@campaign_app.command("report")
+def campaign_report(campaign_id: str, sandbox: SandboxOption = "prod") -> None:
+    """Counts per status, errors by code, exclusions by reason, and the per-minute timeline."""
+    from textrelay.services import campaigns, sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            result = campaigns.report(session, campaigns.get(session, sandboxes.get_by_name(session, sandbox),
+                                                             campaign_id))
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"[bold]{result['name']}[/bold] ({result['status']}): audience {result['audience_size']}, "
+                  f"{result['messages_created']} message(s)")
+    counts = Table("status", "messages")
+    for status, n in sorted(result["counts"].items()):
+        counts.add_row(status, str(n))
+    console.print(counts)
+    if result["errors"]:
+        errors = Table("error code", "message", "messages")
+        for e in result["errors"]:
+            errors.add_row(str(e["code"] or ""), e["message"] or "", str(e["count"]))
+        console.print(errors)
+    if result["exclusions"]:
+        exclusions = Table("excluded because", "messages")
+        for e in result["exclusions"]:
+            exclusions.add_row(e["reason"] or "", str(e["count"]))
+        console.print(exclusions)
+    if result["timeline"]:
+        timeline = Table("minute", "delivered", "failed")
+        for point in result["timeline"]:
+            timeline.add_row(point["minute"], str(point["delivered"]), str(point["failed"]))
+        console.print(timeline)
+
+
+@campaign_app.command("list")
+def campaign_list(sandbox: SandboxOption = "prod") -> None:
+    from textrelay.services import campaigns, sandboxes
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            box = sandboxes.get_by_name(session, sandbox)
+            rows = list(session.scalars(campaigns.list_query(box).order_by(campaigns.Campaign.created_at.desc())))
+            table = Table("id", "name", "status", "audience", "messages", "created")
+            for c in rows:
+                table.add_row(c.id, c.name, c.status, str(c.audience_size), str(c.messages_created),
+                              c.created_at.isoformat(timespec="seconds"))
+    except Exception as exc:
+        _fail(exc)
+    console.print(table)
+
+
 def main() -> None:  # pragma: no cover
     app()
 
