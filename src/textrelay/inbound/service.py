@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from textrelay.errors import NotFound
 from textrelay.inbound import events
 from textrelay.services import consent
 from textrelay.services.webhooks import DEFAULT_REVOCATION_REPLY, default_inbound_settings
-from textrelay.store.models import ChannelConfiguration, Credential, InboundMessage, Webhook, utcnow
+from textrelay.store.models import ChannelConfiguration, Credential, InboundMessage, Webhook, new_id, utcnow
 
 log = logging.getLogger("textrelay.inbound")
 
@@ -138,51 +138,70 @@ def reply_text(route: Route, found: kw.Match, decision: kw.Decision) -> str | No
     return text or None
 
 
+def process_many(session: Session, items: list[tuple[Route, Inbound]]) -> list[Outcome]:
+    """Handle inbound messages in order inside the caller's transaction, with a few bulk
+    statements: one lookup of known message ids, one of current consents, then bulk inserts."""
+    sids = sorted({m.provider_message_id for _, m in items})
+    known: dict[str, Outcome] = {}
+    for start in range(0, len(sids), 500):
+        for row in session.execute(
+                select(InboundMessage.provider_message_id, InboundMessage.id, InboundMessage.reply,
+                       InboundMessage.matched_category, InboundMessage.consent_change)
+                .where(InboundMessage.provider_message_id.in_(sids[start:start + 500]))):
+            known[row[0]] = Outcome(row[1], row[2], duplicate=True, category=row[3], consent_change=row[4])
+    current = consent.statuses(session, {(r.sandbox_id, m.from_number) for r, m in items})
+    outcomes: list[Outcome] = []
+    changes: list[consent.Change] = []
+    stored: list[dict[str, Any]] = []
+    now = utcnow()
+    for route, message in items:
+        sid = message.provider_message_id
+        if sid in known:
+            outcomes.append(known[sid])
+            continue
+        takes_keywords = sender_kind(message.to_number) != "alphanumeric"
+        found = kw.match(message.body, route.keywords) if takes_keywords else kw.NO_MATCH
+        key = (route.sandbox_id, message.from_number)
+        status = current.get(key)
+        change: str | None
+        reply: str | None
+        if message.provider_keyword is not None:
+            # The provider already replied; we only keep our consent record in step.
+            change = kw.provider_decision(message.provider_keyword)
+            change = None if change == status else change
+            reply = None
+            detail = f"provider handled keyword {message.provider_keyword.upper()[:20]}"
+        else:
+            decision = kw.decide(found, status, route.settings.get("revocation_policy", "opt_out"))
+            change = decision.consent
+            reply = reply_text(route, found, decision)
+            detail = f"{found.kind} '{found.keyword}'" if found.category else None
+        if change is not None:
+            changes.append(consent.Change(route.sandbox_id, message.from_number, change, "keyword",
+                                          message.to_number, detail))
+            current[key] = change
+        row = {"id": new_id(), "sandbox_id": route.sandbox_id, "webhook_id": route.webhook_id,
+               "provider_message_id": sid, "from_number": message.from_number, "to_number": message.to_number,
+               "body": message.body, "media": message.media, "matched_category": found.category,
+               "matched_keyword": found.keyword, "consent_change": change, "reply": reply, "received_at": now}
+        stored.append(row)
+        outcome = Outcome(row["id"], reply, category=found.category, consent_change=change)
+        known[sid] = Outcome(row["id"], reply, duplicate=True, category=found.category, consent_change=change)
+        outcomes.append(outcome)
+        events.enqueue(session, route.sandbox_id, events.INBOUND_RECEIVED, {
+            "id": row["id"], "provider_message_id": sid, "from": message.from_number, "to": message.to_number,
+            "body": message.body, "media": message.media, "matched_category": found.category,
+            "matched_keyword": found.keyword, "match_kind": found.kind, "consent_change": change,
+            "reply": reply, "received_at": now.isoformat()})
+    consent.apply_changes(session, changes)
+    if stored:
+        session.execute(insert(InboundMessage.__table__), stored)
+    return outcomes
+
+
 def process_one(session: Session, route: Route, message: Inbound) -> Outcome:
     """Handle one inbound message inside the caller's transaction."""
-    existing = session.execute(
-        select(InboundMessage.id, InboundMessage.reply, InboundMessage.matched_category,
-               InboundMessage.consent_change)
-        .where(InboundMessage.provider_message_id == message.provider_message_id)).first()
-    if existing is not None:
-        return Outcome(existing[0], existing[1], duplicate=True, category=existing[2], consent_change=existing[3])
-
-    takes_keywords = sender_kind(message.to_number) != "alphanumeric"
-    found = kw.match(message.body, route.keywords) if takes_keywords else kw.NO_MATCH
-    current_row = consent.get(session, route.sandbox_id, message.from_number)
-    current = current_row.status if current_row is not None else None
-    change: str | None
-    reply: str | None
-    if message.provider_keyword is not None:
-        # The provider already replied; we only keep our consent record in step.
-        change = kw.provider_decision(message.provider_keyword)
-        if change == current:
-            change = None
-        reply = None
-        detail = f"provider handled keyword {message.provider_keyword.upper()[:20]}"
-    else:
-        decision = kw.decide(found, current, route.settings.get("revocation_policy", "opt_out"))
-        change = decision.consent
-        reply = reply_text(route, found, decision)
-        detail = f"{found.kind} '{found.keyword}'" if found.category else None
-    if change is not None:
-        consent.record(session, route.sandbox_id, message.from_number, change, "keyword",
-                       sender=message.to_number, detail=detail)
-    now = utcnow()
-    row = InboundMessage(
-        sandbox_id=route.sandbox_id, webhook_id=route.webhook_id,
-        provider_message_id=message.provider_message_id, from_number=message.from_number,
-        to_number=message.to_number, body=message.body, media=message.media,
-        matched_category=found.category, matched_keyword=found.keyword, consent_change=change,
-        reply=reply, received_at=now)
-    session.add(row)
-    session.flush()
-    events.enqueue(session, route.sandbox_id, events.INBOUND_RECEIVED, {
-        "id": row.id, "provider_message_id": row.provider_message_id, "from": row.from_number,
-        "to": row.to_number, "body": row.body, "media": row.media, "matched_category": row.matched_category,
-        "matched_keyword": row.matched_keyword, "match_kind": found.kind, "consent_change": change,
-        "reply": reply, "received_at": now.isoformat()})
-    return Outcome(row.id, reply, category=found.category, consent_change=change)
+    return process_many(session, [(route, message)])[0]
 
 
 def process_batch(ctx: Any, items: list[tuple[Route, Inbound]]) -> list[Outcome | BaseException]:
@@ -190,7 +209,7 @@ def process_batch(ctx: Any, items: list[tuple[Route, Inbound]]) -> list[Outcome 
     message id, say), each item is redone in its own transaction so one cannot sink the others."""
     try:
         with ctx.db.session() as session:
-            return [process_one(session, route, message) for route, message in items]
+            return list(process_many(session, items))
     except Exception as exc:
         if len(items) == 1:
             return [exc if not isinstance(exc, IntegrityError) else _retry_duplicate(ctx, *items[0])]

@@ -8,6 +8,7 @@ Twilio-specific (field names, ``OptOutType``, TwiML) stays in this module; the u
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from starlette.responses import Response
@@ -53,6 +54,7 @@ def _required(form: dict[str, str], *names: str) -> str:
     raise BadInbound.field(names[0], "field required")
 
 
+@lru_cache(maxsize=65536)
 def _number(value: str, field: str, inbound: bool) -> str:
     """E.164 (or a short code for our own numbers) when it parses; else the address as given
     (channel prefixes such as ``rcs:`` and other odd addresses are kept, never a 500)."""

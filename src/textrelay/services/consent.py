@@ -14,15 +14,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from textrelay.domain.numbers import normalize_e164, normalize_sender
 from textrelay.errors import ValidationFailed
-from textrelay.store.models import Consent, ConsentEvent, ConsentSenderBlock, Sandbox, utcnow
+from textrelay.store.models import Consent, ConsentEvent, ConsentSenderBlock, Sandbox, new_id, utcnow
 
 OPTED_IN = "opted_in"
 OPTED_OUT = "opted_out"
@@ -37,6 +38,18 @@ def get(session: Session, sandbox_id: str, number: str) -> Consent | None:
     return session.scalar(select(Consent).where(Consent.sandbox_id == sandbox_id, Consent.phone_number == number))
 
 
+@dataclass(frozen=True)
+class Change:
+    """One consent change to record."""
+
+    sandbox_id: str
+    number: str
+    status: str
+    source: str
+    sender: str | None = None
+    detail: str | None = None
+
+
 def record(session: Session, sandbox_id: str, number: str, status: str, source: str,
            sender: str | None = None, detail: str | None = None) -> Consent:
     """Set a number's consent and append the change to its history.
@@ -44,38 +57,105 @@ def record(session: Session, sandbox_id: str, number: str, status: str, source: 
     An opt-out through a sender also blocks that sender for transactional messages; an opt-in
     through a sender (or with no sender: everywhere) lifts the block.
     """
-    if status not in STATUSES:
-        raise ValueError(f"unknown consent status {status!r}")
-    now = utcnow()
-    row = get(session, sandbox_id, number)
-    previous = row.status if row is not None else None
-    if row is None:
-        row = Consent(sandbox_id=sandbox_id, phone_number=number, status=status, source=source,
-                      sender_number=sender, updated_at=now)
-        session.add(row)
-    else:
-        row.status, row.source, row.sender_number, row.updated_at = status, source, sender, now
-    session.add(ConsentEvent(sandbox_id=sandbox_id, phone_number=number, status=status, source=source,
-                             sender_number=sender, detail=detail, at=now))
-    if status == OPTED_OUT and sender:
-        exists = session.scalar(select(ConsentSenderBlock.id).where(
-            ConsentSenderBlock.sandbox_id == sandbox_id, ConsentSenderBlock.phone_number == number,
-            ConsentSenderBlock.sender_number == sender))
-        if exists is None:
-            session.add(ConsentSenderBlock(sandbox_id=sandbox_id, phone_number=number, sender_number=sender))
-    elif status == OPTED_IN and previous is not None:
-        q = delete(ConsentSenderBlock).where(ConsentSenderBlock.sandbox_id == sandbox_id,
-                                             ConsentSenderBlock.phone_number == number)
-        if sender:
-            q = q.where(ConsentSenderBlock.sender_number == sender)
-        session.execute(q)
+    session.flush()
+    apply_changes(session, [Change(sandbox_id, number, status, source, sender, detail)])
+    row = session.scalar(select(Consent).where(Consent.sandbox_id == sandbox_id, Consent.phone_number == number)
+                         .execution_options(populate_existing=True))
+    assert row is not None
+    return row
+
+
+def statuses(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Current status of each (sandbox id, number) that has one."""
+    by_sandbox: dict[str, set[str]] = {}
+    for sandbox_id, number in keys:
+        by_sandbox.setdefault(sandbox_id, set()).add(number)
+    found: dict[tuple[str, str], str] = {}
+    for sandbox_id, numbers in by_sandbox.items():
+        for chunk in _chunks(sorted(numbers)):
+            for number, status in session.execute(
+                    select(Consent.phone_number, Consent.status)
+                    .where(Consent.sandbox_id == sandbox_id, Consent.phone_number.in_(chunk))):
+                found[(sandbox_id, number)] = status
+    return found
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def apply_changes(session: Session, changes: list[Change]) -> None:
+    """Record many changes at once, in order (several may concern one number), with a few bulk
+    statements: the inbound path groups concurrent requests into one transaction."""
+    if not changes:
+        return
+    for change in changes:
+        if change.status not in STATUSES:
+            raise ValueError(f"unknown consent status {change.status!r}")
+    keys = {(c.sandbox_id, c.number) for c in changes}
+    by_sandbox: dict[str, list[str]] = {}
+    for sandbox_id, number in keys:
+        by_sandbox.setdefault(sandbox_id, []).append(number)
+    rows: dict[tuple[str, str], str] = {}
+    ids: dict[tuple[str, str], str] = {}
+    blocks: set[tuple[str, str, str]] = set()
+    for sandbox_id, numbers in by_sandbox.items():
+        for chunk in _chunks(sorted(numbers)):
+            for row_id, number, status in session.execute(
+                    select(Consent.id, Consent.phone_number, Consent.status)
+                    .where(Consent.sandbox_id == sandbox_id, Consent.phone_number.in_(chunk))):
+                rows[(sandbox_id, number)] = status
+                ids[(sandbox_id, number)] = row_id
+            for number, sender in session.execute(
+                    select(ConsentSenderBlock.phone_number, ConsentSenderBlock.sender_number)
+                    .where(ConsentSenderBlock.sandbox_id == sandbox_id,
+                           ConsentSenderBlock.phone_number.in_(chunk))):
+                blocks.add((sandbox_id, number, sender))
+    existed = set(blocks)
+    final: dict[tuple[str, str], dict[str, Any]] = {}
+    history_rows: list[dict[str, Any]] = []
     from textrelay.inbound import events
 
-    events.enqueue(session, sandbox_id, events.CONSENT_CHANGED, {
-        "phone_number": number, "status": status, "previous_status": previous, "source": source,
-        "sender_number": sender, "detail": detail, "at": now.isoformat()})
-    session.flush()
-    return row
+    now = utcnow()
+    for change in changes:
+        key = (change.sandbox_id, change.number)
+        previous = final[key]["status"] if key in final else rows.get(key)
+        final[key] = {"status": change.status, "source": change.source, "sender_number": change.sender,
+                      "updated_at": now}
+        history_rows.append({"sandbox_id": change.sandbox_id, "phone_number": change.number,
+                             "status": change.status, "source": change.source, "sender_number": change.sender,
+                             "detail": change.detail, "at": now})
+        if change.status == OPTED_OUT and change.sender:
+            blocks.add((change.sandbox_id, change.number, change.sender))
+        elif change.status == OPTED_IN:
+            blocks = {b for b in blocks if not (b[0] == change.sandbox_id and b[1] == change.number
+                                               and (not change.sender or b[2] == change.sender))}
+        events.enqueue(session, change.sandbox_id, events.CONSENT_CHANGED, {
+            "phone_number": change.number, "status": change.status, "previous_status": previous,
+            "source": change.source, "sender_number": change.sender, "detail": change.detail,
+            "at": now.isoformat()})
+    inserts = [{"id": new_id(), "sandbox_id": k[0], "phone_number": k[1], **v}
+               for k, v in final.items() if k not in rows]
+    updates = [{"b_id": ids[k], **{f"b_{n}": x for n, x in v.items()}} for k, v in final.items() if k in ids]
+    if inserts:
+        session.execute(insert(Consent.__table__), inserts)
+    if updates:
+        session.execute(
+            update(Consent.__table__).where(Consent.__table__.c.id == bindparam("b_id"))
+            .values(status=bindparam("b_status"), source=bindparam("b_source"),
+                    sender_number=bindparam("b_sender_number"), updated_at=bindparam("b_updated_at"))
+            , updates)
+    session.execute(insert(ConsentEvent.__table__), history_rows)
+    added = blocks - existed
+    if added:
+        session.execute(insert(ConsentSenderBlock.__table__), [
+            {"id": new_id(), "sandbox_id": b[0], "phone_number": b[1], "sender_number": b[2], "created_at": now}
+            for b in sorted(added)])
+    for sandbox_id, number, sender in existed - blocks:
+        session.execute(delete(ConsentSenderBlock).where(
+            ConsentSenderBlock.sandbox_id == sandbox_id, ConsentSenderBlock.phone_number == number,
+            ConsentSenderBlock.sender_number == sender))
 
 
 def history(session: Session, sandbox_id: str, number: str) -> list[ConsentEvent]:

@@ -13,6 +13,7 @@ from textrelay.api.routes import events as events_routes
 from textrelay.api.routes import inbound_messages as inbound_messages_routes
 from textrelay.api.routes import messages as messages_routes
 from textrelay.api.routes import webhooks as webhooks_routes
+from textrelay.inbound.fastpath import TwilioInboundFastPath
 from textrelay.web import sending_pages
 
 
@@ -23,6 +24,7 @@ def install(app: FastAPI) -> None:
     app.include_router(consent_routes.router)
     app.include_router(inbound_messages_routes.router)
     app.include_router(events_routes.router)
+    app.add_middleware(TwilioInboundFastPath)
     app.include_router(channel_configurations_routes.router)
     app.include_router(messages_routes.router)
     app.include_router(campaigns_routes.router)
