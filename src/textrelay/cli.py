@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from textrelay.config import Settings, get_settings
+from textrelay.inbound.commands import consent_app, inbound_app, webhooks_app
 
 app = typer.Typer(help="textrelay: SMS, MMS and RCS for customer journeys.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -25,6 +26,9 @@ app.add_typer(users_app, name="users")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(sandboxes_app, name="sandboxes")
 app.add_typer(credentials_app, name="credentials")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(consent_app, name="consent")
+app.add_typer(inbound_app, name="inbound")
 console = Console()
 err = Console(stderr=True)
 
