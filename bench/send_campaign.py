@@ -108,7 +108,8 @@ def main() -> None:
             results["audience_upload_seconds"] = round(time.perf_counter() - t, 2)
             db = work / "textrelay.db"
             if args.profile:
-                profiler = subprocess.Popen(["py-spy", "record", "-o", args.profile, "-f", "speedscope",
+                profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-o", args.profile,
+                                             "-f", "raw", "--nonblocking",
                                              "-p", str(serve.pid), "-r", "50"], stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
                 time.sleep(1)

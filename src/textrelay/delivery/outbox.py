@@ -15,6 +15,7 @@ configuration (no way to send → ``failed``), and rate limits (a slot in the fu
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -22,10 +23,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from textrelay.delivery import custom_route, ratelimit, retry
@@ -168,19 +169,73 @@ class Job:
     content: dict[str, Any] | None = None  # RCS content and profile, for custom providers
 
 
-_CLAIM_COLUMNS = (messages.c.id, messages.c.sandbox_id, messages.c.channel_configuration_id, messages.c.to_number,
-                  messages.c.body, messages.c.media_urls, messages.c.segments, messages.c.sms_type,
-                  messages.c.valid_until, messages.c.attempts, messages.c.outcome_unknown,
-                  messages.c.rate_reserved, messages.c.created_at, messages.c.lease_expires_at,
-                  messages.c.content)
+_CLAIM_COLUMNS = ("id", "sandbox_id", "channel_configuration_id", "to_number", "body", "media_urls", "segments",
+                  "sms_type", "valid_until", "attempts", "outcome_unknown", "rate_reserved", "created_at", "content")
 
 
-def _claim_statement(session: Session, where: Any, limit: int, values: dict[str, Any]) -> Any:
-    pick = select(messages.c.id).where(where).order_by(messages.c.next_attempt_at).limit(limit)
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        pick = pick.with_for_update(skip_locked=True)
-    return update(messages).where(messages.c.id.in_(pick.scalar_subquery())).values(**values) \
-        .returning(*_CLAIM_COLUMNS)
+class Claimed(NamedTuple):
+    id: str
+    sandbox_id: str
+    channel_configuration_id: str
+    to_number: str
+    body: str
+    media_urls: list[str]
+    segments: int
+    sms_type: str
+    valid_until: datetime
+    attempts: int
+    outcome_unknown: bool
+    rate_reserved: bool
+    created_at: datetime
+    content: dict[str, Any] | None
+
+
+class Driver:
+    """The hot statements, run at the database driver's level: at thousands of messages per second,
+    SQLAlchemy's per-row compilation and type processing cost more than the database itself.
+    Values are converted here the way the store's column types would (UTC; SQLite keeps text)."""
+
+    def __init__(self, session: Session) -> None:
+        self.connection = session.connection()
+        self.pg = self.connection.dialect.name == "postgresql"
+        self.mark = "%s" if self.pg else "?"
+
+    def time(self, value: datetime | None) -> Any:
+        if value is None or self.pg:
+            return value
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    @staticmethod
+    def parse_time(value: Any) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+    @staticmethod
+    def parse_json(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+
+    def marks(self, count: int) -> str:
+        return ", ".join([self.mark] * count)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.connection.exec_driver_sql(sql.replace("?", self.mark), tuple(params))
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.connection.exec_driver_sql(sql.replace("?", self.mark), rows)
+
+    def claim(self, where: str, params: Sequence[Any], limit: int, sets: str, set_params: Sequence[Any]
+              ) -> list[Claimed]:
+        lock = " FOR UPDATE SKIP LOCKED" if self.pg else ""
+        result = self.execute(
+            f"UPDATE messages SET {sets} WHERE id IN (SELECT id FROM messages WHERE {where} "
+            f"ORDER BY next_attempt_at LIMIT ?{lock}) RETURNING {', '.join(_CLAIM_COLUMNS)}",
+            [*set_params, *params, limit])
+        return [Claimed(r[0], r[1], r[2], r[3], r[4] or "", self.parse_json(r[5]) or [], r[6] or 1, r[7],
+                        self.parse_time(r[8]), r[9] or 0, bool(r[10]), bool(r[11]),  # type: ignore[arg-type]
+                        self.parse_time(r[12]), self.parse_json(r[13]))  # type: ignore[arg-type]
+                for r in result.fetchall()]
 
 
 @dataclass
@@ -195,19 +250,24 @@ def claim(ctx: Context, routes: Routes, limit: int, lease_seconds: float) -> Cla
     now = utcnow()
     lease = now + timedelta(seconds=lease_seconds)
     with ctx.db.session() as session:
-        rows = list(session.execute(_claim_statement(
-            session, and_(messages.c.status == "sending", messages.c.lease_expires_at < now), limit,
-            {"lease_expires_at": lease, "outcome_unknown": True, "updated_at": now})))
+        sql = Driver(session)
+        # Leases that ran out first: their worker died mid-send, so the outcome is unknown.
+        rows = sql.claim("status = 'sending' AND lease_expires_at < ?", [sql.time(now)], limit,
+                         "lease_expires_at = ?, outcome_unknown = ?, updated_at = ?",
+                         [sql.time(lease), True, sql.time(now)])
         if len(rows) < limit:
-            rows += list(session.execute(_claim_statement(
-                session, and_(messages.c.status == "queued", messages.c.next_attempt_at <= now), limit - len(rows),
-                {"status": "sending", "lease_expires_at": lease, "updated_at": now})))
+            rows += sql.claim("status = 'queued' AND next_attempt_at <= ?", [sql.time(now)], limit - len(rows),
+                              "status = 'sending', lease_expires_at = ?, updated_at = ?",
+                              [sql.time(lease), sql.time(now)])
         if not rows:
             return Claim()
-        return _screen(session, routes, rows, now)
+        claim = _screen(session, routes, rows, now)
+        for job in claim.jobs:
+            job.lease = lease
+        return claim
 
 
-def _screen(session: Session, routes: Routes, rows: Sequence[Any], now: datetime) -> Claim:
+def _screen(session: Session, routes: Routes, rows: Sequence[Claimed], now: datetime) -> Claim:
     """Check claimed rows again before sending: validity, route, consent, rate limits."""
     route_of = routes.get_many(session, {r.channel_configuration_id for r in rows})
     closed: list[tuple[str, str, str, str | None]] = []  # (id, status, reason, error_code)
@@ -256,7 +316,7 @@ def _screen(session: Session, routes: Routes, rows: Sequence[Any], now: datetime
             id=row.id, sandbox_id=row.sandbox_id, configuration_id=row.channel_configuration_id, to=row.to_number,
             body=row.body or "", media_urls=list(row.media_urls or []), segments=row.segments or 1,
             sms_type=row.sms_type, valid_until=row.valid_until, attempts=row.attempts or 0,
-            outcome_unknown=bool(row.outcome_unknown), created_at=row.created_at, lease=row.lease_expires_at,
+            outcome_unknown=bool(row.outcome_unknown), created_at=row.created_at, lease=now,
             route=route, content=row.content))
     if deferred:
         session.execute(update(messages).where(messages.c.id == bindparam("b_id")).values(
@@ -310,10 +370,11 @@ def record(ctx: Context, outcomes: Sequence[Outcome], worker: str | None = None)
         return 0
     now = utcnow()
     with ctx.db.session() as session:
+        sql = Driver(session)
         ids = [o.job.id for o in outcomes]
-        held = dict(session.execute(select(messages.c.id, messages.c.lease_expires_at).where(
-            messages.c.id.in_(ids), messages.c.status == "sending")).all())
-        mine = [o for o in outcomes if held.get(o.job.id) == o.job.lease]
+        held = dict(sql.execute(f"SELECT id, lease_expires_at FROM messages WHERE status = 'sending' AND id IN "
+                                f"({sql.marks(len(ids))})", ids).fetchall())
+        mine = [o for o in outcomes if held.get(o.job.id) == sql.time(o.job.lease)]
         if len(mine) < len(outcomes):
             log.warning("%d message(s) were taken back by another worker before their result was written",
                         len(outcomes) - len(mine))
@@ -321,32 +382,25 @@ def record(ctx: Context, outcomes: Sequence[Outcome], worker: str | None = None)
             return 0
         rows = []
         history = []
+        stamp = sql.time(now)
+        suffix = f" (worker {worker})" if worker else ""
         for o in mine:
             d = o.decision
-            attempts = o.job.attempts + (1 if o.attempted else 0)
-            final = d.status in FINAL
-            rows.append({
-                "b_id": o.job.id, "b_lease": o.job.lease, "b_status": d.status,
-                "b_provider_id": d.provider_message_id,
-                "b_from": o.job.route.sender if o.job.route and d.status == "sent" else None,
-                "b_error_code": None if d.status == "sent" else d.error_code,
-                "b_error_message": None if d.status == "sent" else d.error_message,
-                "b_attempts": attempts, "b_next": d.next_attempt_at, "b_unknown": d.outcome_unknown,
-                "b_sent_at": o.at if d.status == "sent" else None, "b_final_at": o.at if final else None,
-            })
-            detail = f"{d.detail} (worker {worker})" if worker else d.detail
-            history.append({"message_id": o.job.id, "status": d.status, "source": "worker", "detail": detail,
-                            "error_code": d.error_code if d.status != "sent" else None, "at": o.at})
-        session.execute(update(messages).where(
-            messages.c.id == bindparam("b_id"), messages.c.status == "sending",
-            messages.c.lease_expires_at == bindparam("b_lease")).values(
-            status=bindparam("b_status"), provider_message_id=bindparam("b_provider_id"),
-            from_number=bindparam("b_from"), error_code=bindparam("b_error_code"),
-            error_message=bindparam("b_error_message"), attempts=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next"), outcome_unknown=bindparam("b_unknown"), rate_reserved=False,
-            lease_expires_at=None, sent_at=bindparam("b_sent_at"), final_at=bindparam("b_final_at"),
-            updated_at=now), rows)
-        session.execute(insert(events), history)
+            sent = d.status == "sent"
+            at = sql.time(o.at)
+            rows.append((
+                d.status, d.provider_message_id, o.job.route.sender if o.job.route and sent else None,
+                None if sent else d.error_code, None if sent else d.error_message,
+                o.job.attempts + (1 if o.attempted else 0), sql.time(d.next_attempt_at), d.outcome_unknown,
+                at if sent else None, at if d.status in FINAL else None, stamp, o.job.id, sql.time(o.job.lease)))
+            history.append((o.job.id, d.status, "worker", d.detail + suffix, None if sent else d.error_code, at))
+        sql.executemany(
+            "UPDATE messages SET status = ?, provider_message_id = ?, from_number = ?, error_code = ?, "
+            "error_message = ?, attempts = ?, next_attempt_at = ?, outcome_unknown = ?, rate_reserved = FALSE, "
+            "lease_expires_at = NULL, sent_at = ?, final_at = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'sending' AND lease_expires_at = ?", rows)
+        sql.executemany("INSERT INTO message_events (message_id, status, source, detail, error_code, at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", history)
         for o in mine:
             if o.decision.fallback:
                 custom_route.queue_fallback(session, o.job, o.decision, o.at)

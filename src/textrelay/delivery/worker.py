@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from textrelay.delivery import dispatcher, outbox, receipts
+from textrelay.delivery import custom_route, dispatcher, outbox, receipts
 from textrelay.services.context import Context
 
 log = logging.getLogger("textrelay.delivery")
@@ -40,7 +40,7 @@ class Worker:
         self.lease_seconds = max(1.0, s.worker_lease_seconds)
         # A send must end well within the lease, or another worker would take the message back.
         self.timeout = max(0.5, min(30.0, self.lease_seconds / 3))
-        self.max_inflight = max(self.batch_size * 2, self.concurrency * 4)
+        self.max_inflight = max(self.batch_size * 3, self.concurrency * 4)
         self.routes = outbox.Routes(ctx)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.inflight = 0
@@ -49,9 +49,10 @@ class Worker:
         self._results_ready = asyncio.Event()
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._send_slots = asyncio.Semaphore(self.concurrency)
+        # Claimed jobs wait here for one of ``concurrency`` sender tasks (cheaper than a task each).
+        self._queue: asyncio.Queue[outbox.Job | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._jobs: set[asyncio.Task[Any]] = set()
+        self._senders: list[asyncio.Task[Any]] = []
         self._http: aiohttp.ClientSession | None = None
         self._campaigns: Any = None
 
@@ -65,6 +66,8 @@ class Worker:
         self._tasks = [asyncio.create_task(self._claim_loop(), name="textrelay-claim"),
                        asyncio.create_task(self._write_loop(), name="textrelay-results"),
                        asyncio.create_task(self._housekeeping_loop(), name="textrelay-housekeeping")]
+        self._senders = [asyncio.create_task(self._sender(), name="textrelay-sender")
+                         for _ in range(self.concurrency)]
         return self
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -76,11 +79,22 @@ class Worker:
         house_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(claim_task, timeout)
-        if self._jobs:
-            await asyncio.wait(self._jobs, timeout=timeout)
+        # Jobs not yet handed to a sender go back to the outbox at once.
+        unsent = []
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job is not None:
+                unsent.append(job)
+        if unsent:
+            with contextlib.suppress(Exception):
+                await self.db(outbox.release, self.ctx, unsent)
+            self.inflight -= len(unsent)
+        for _ in self._senders:
+            self._queue.put_nowait(None)
+        await asyncio.wait(self._senders, timeout=timeout)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(write_task, timeout)
-        for task in [*self._tasks, *self._jobs]:
+        for task in [*self._tasks, *self._senders]:
             task.cancel()
         if self._http is not None:
             await self._http.close()
@@ -90,7 +104,7 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
             room = self.max_inflight - self.inflight
-            if room < min(self.batch_size, self.max_inflight // 4):
+            if room < min(self.batch_size, self.max_inflight // 3):
                 self._room.clear()
                 await self._room.wait()
                 continue
@@ -102,26 +116,27 @@ class Worker:
                 log.exception("claiming messages failed; retrying")
                 await self._sleep(max(self.poll_interval, 1.0))
                 continue
+            self.inflight += len(claim.jobs)
             for job in claim.jobs:
-                self.inflight += 1
-                task = asyncio.create_task(self._run(job))
-                self._jobs.add(task)
-                task.add_done_callback(self._jobs.discard)
+                self._queue.put_nowait(job)
             if not claim.jobs and not claim.deferred and not claim.closed:
                 await self._sleep(self.poll_interval)
 
-    async def _run(self, job: outbox.Job) -> None:
+    async def _sender(self) -> None:
         assert self._http is not None
-        async with self._send_slots:
+        while True:
+            job = await self._queue.get()
+            if job is None:
+                return
             outcome = await dispatcher.dispatch(self.ctx, self._http, job, self.timeout)
-        self._results.append(outcome)
-        if len(self._results) >= self.batch_size:
-            self._results_ready.set()
+            self._results.append(outcome)
+            if len(self._results) >= self.batch_size:
+                self._results_ready.set()
 
     async def _write_loop(self) -> None:
         while True:
             if not self._results:
-                if self._stopping.is_set() and not self._jobs:
+                if self._stopping.is_set() and all(t.done() for t in self._senders):
                     return
                 self._results_ready.clear()
                 with contextlib.suppress(TimeoutError):
@@ -147,6 +162,7 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 await self.db(receipts.apply_unmatched, self.ctx)
+                await self.db(custom_route.settle_unconfirmed, self.ctx)
                 module = self._campaign_module()
                 if module is not None and hasattr(module, "finish_campaigns"):
                     await self._call(module.finish_campaigns, self.ctx)
@@ -169,7 +185,7 @@ class Worker:
         module = self._campaign_module()
         if module is None or not hasattr(module, "expand_some"):
             return
-        await self._call(module.expand_some, self.ctx, self.batch_size * 2)
+        await self._call(module.expand_some, self.ctx, self.batch_size * 4)
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         if inspect.iscoroutinefunction(fn):
