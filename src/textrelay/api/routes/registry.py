@@ -14,7 +14,7 @@ from textrelay.api.routes import inbound_messages as inbound_messages_routes
 from textrelay.api.routes import messages as messages_routes
 from textrelay.api.routes import webhooks as webhooks_routes
 from textrelay.inbound.fastpath import TwilioInboundFastPath
-from textrelay.web import sending_pages
+from textrelay.web import inbound_pages, sending_pages
 
 
 def install(app: FastAPI) -> None:
@@ -29,4 +29,5 @@ def install(app: FastAPI) -> None:
     app.include_router(messages_routes.router)
     app.include_router(campaigns_routes.router)
     web.install(app)
+    app.include_router(inbound_pages.router)
     app.include_router(sending_pages.router)
