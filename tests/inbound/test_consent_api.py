@@ -94,3 +94,33 @@ def test_after_stop_marketing_sends_are_excluded_with_the_reason_and_after_start
     line.text("START")
     sent = api.post("/api/v1/messages", json=send)
     assert sent.status_code == 202 and sent.json()["status"] == "queued"
+
+
+def _campaign(api, context, numbers):  # type: ignore[no-untyped-def]
+    from textrelay.delivery.campaigns import expand_some
+
+    created = api.post("/api/v1/campaigns", json={"name": "spring sale", "channel_configuration": "promo",
+                                                  "body": "Sale today"})
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    audience = api.post(f"/api/v1/campaigns/{cid}/audience", json={"members": [{"to": n} for n in numbers]})
+    assert audience.status_code == 200, audience.text
+    assert api.post(f"/api/v1/campaigns/{cid}/start").status_code == 200
+    while expand_some(context):
+        pass
+    return api.get(f"/api/v1/campaigns/{cid}/report").json()
+
+
+def test_after_stop_a_marketing_campaign_excludes_the_number_with_the_reason_and_after_start_sends_again(
+        api, context):
+    line = make_line(api)
+    _marketing_config(api, line)
+    line.text("STOP")
+    first = _campaign(api, context, [HANDSET, "+14155550123"])
+    assert first["counts"].get("excluded") == 1
+    assert first["counts"].get("queued") == 1
+    assert len(first["exclusions"]) == 1 and "opted out" in first["exclusions"][0]["reason"]
+    line.text("START")
+    second = _campaign(api, context, [HANDSET, "+14155550123"])
+    assert second["counts"].get("excluded", 0) == 0
+    assert second["counts"].get("queued") == 2
