@@ -4,6 +4,11 @@ fallback of RCS messages whose recipient cannot take RCS.
 When a provider says the recipient cannot take RCS (``SendResult.fallback``), the RCS message is
 closed as failed and a new SMS message with the RCS content's ``fallback_text`` is queued on the
 RCS configuration's fallback channel configuration. Both histories name the other message.
+
+A custom provider has no message lookup, so a send whose outcome is unknown (no answer after the
+request went out) is never resent: the message stays ``sent`` with ``outcome_unknown`` set and our
+id standing in for the provider's (feedback names it as the client reference). Feedback settles
+it; when its validity period ends without any, ``settle_unconfirmed`` fails it.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from textrelay.domain.segments import count_segments
 from textrelay.services import custom_credentials
-from textrelay.store.models import ChannelConfiguration, Credential, Message, MessageEvent, new_id
+from textrelay.store.models import ChannelConfiguration, Credential, Message, MessageEvent, new_id, utcnow
+
+NEVER_CONFIRMED = "outcome unknown: the provider never confirmed the message"
 
 
 def route(outbox: Any, ctx: Any, config: ChannelConfiguration, cred: Credential) -> Any:
@@ -67,3 +74,38 @@ def queue_fallback(session: Session, job: Any, decision: Any, now: datetime) -> 
          "detail": f"SMS fallback of RCS message {job.id}", "at": now},
     ])
     return message_id
+
+
+def await_feedback(job: Any, now: datetime, step: str, why: str | None = None) -> Any:
+    """The decision for an unknown outcome at a provider without lookup: wait for its feedback."""
+    from textrelay.delivery.retry import Decision
+
+    if job.valid_until <= now:
+        return Decision("failed", f"{step}: {NEVER_CONFIRMED}", error_code="outcome_unknown",
+                        error_message=NEVER_CONFIRMED)
+    cause = f" ({why})" if why else ""
+    return Decision("sent", f"{step}: outcome unknown{cause}; the provider offers no lookup, so it is not sent "
+                    "again: its feedback will settle it", provider_message_id=job.id, outcome_unknown=True)
+
+
+def settle_unconfirmed(ctx: Any, limit: int = 500) -> int:
+    """Fail messages left ``sent`` with an unknown outcome whose validity ended without feedback."""
+    now = utcnow()
+    table = Message.__table__
+    events = MessageEvent.__table__
+    heard = exists().where(events.c.message_id == table.c.id, events.c.source == "provider")
+    with ctx.db.session() as session:
+        ids = list(session.scalars(select(table.c.id).where(
+            table.c.status == "sent", table.c.outcome_unknown.is_(True), table.c.valid_until < now, ~heard)
+            .limit(limit)))
+        if not ids:
+            return 0
+        done = [row for row in session.execute(
+            update(table).where(table.c.id.in_(ids), table.c.status == "sent")
+            .values(status="failed", error_code="outcome_unknown", error_message=NEVER_CONFIRMED, final_at=now,
+                    updated_at=now).returning(table.c.id))]
+        if done:
+            session.execute(insert(events), [{
+                "message_id": row.id, "status": "failed", "source": "worker", "error_code": "outcome_unknown",
+                "detail": f"{NEVER_CONFIRMED} before the validity period ended", "at": now} for row in done])
+        return len(done)

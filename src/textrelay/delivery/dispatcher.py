@@ -8,7 +8,7 @@ import random
 
 import aiohttp
 
-from textrelay.delivery import reconcile, retry
+from textrelay.delivery import custom_route, reconcile, retry
 from textrelay.delivery.outbox import Job, Outcome
 from textrelay.delivery.retry import Decision
 from textrelay.providers.base import OutboundMessage, SendResult
@@ -49,9 +49,7 @@ async def _dispatch(ctx: Context, http: aiohttp.ClientSession, job: Job, timeout
                                                  f"{lookup.provider_message_id}; not sent again",
                                          provider_message_id=lookup.provider_message_id), False, now)
         if lookup.unsupported:
-            why = "outcome unknown and the provider offers no lookup: not sent again, to avoid a duplicate"
-            return Outcome(job, Decision("failed", f"reconciliation: {why}", error_code="outcome_unknown",
-                                         error_message=why, outcome_unknown=True), False, now)
+            return Outcome(job, custom_route.await_feedback(job, now, "reconciliation"), False, now)
         if lookup.failure is not None:
             return Outcome(job, retry.after_failed_lookup(lookup.failure, job.attempts + 1, now, job.valid_until,
                                                           _rng), False, now)
@@ -64,4 +62,8 @@ async def _dispatch(ctx: Context, http: aiohttp.ClientSession, job: Job, timeout
                        utcnow())
     result = await job.route.account.send(http, message, timeout=timeout)
     now = utcnow()
+    if result.outcome is SendOutcome.UNKNOWN and not hasattr(job.route.account, "find_candidates"):
+        # No lookup to reconcile with: never resend; the provider's feedback settles it.
+        return Outcome(job, custom_route.await_feedback(job, now, f"attempt {job.attempts + 1}",
+                                                        result.error_message), True, now)
     return Outcome(job, retry.after_send(result, job.attempts + 1, now, job.valid_until, _rng), True, now)

@@ -1,6 +1,8 @@
-"""Custom providers' webhooks: JSON in, authenticated by the credential's webhook auth.
+"""Custom providers' webhooks: JSON in, authenticated by each webhook's own secret.
 
-``POST /hooks/custom/{webhook_id}`` (see ``api.routes.hooks``). The call is authenticated first —
+``POST /hooks/custom/{webhook_id}`` (see ``api.routes.hooks``). The call is authenticated first,
+with the webhook's own scheme and secret (``services.webhook_secrets``; a webhook without one
+falls back to the credential's ``webhook_auth``) —
 ``hmac``: the header (default ``X-Signature``) holds the hex HMAC-SHA256 of the raw body, with or
 without a ``sha256=`` prefix, compared in constant time; ``bearer``/``basic``: the
 ``Authorization`` header — and a bad or missing one gets 403 with nothing stored. Then fields are
@@ -21,7 +23,7 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -33,7 +35,7 @@ from textrelay.domain import jsonpath
 from textrelay.domain.numbers import normalize_e164, normalize_inbound_number
 from textrelay.errors import Forbidden, ValidationFailed
 from textrelay.inbound import service
-from textrelay.services import custom_credentials
+from textrelay.services import custom_credentials, webhook_secrets
 from textrelay.services.custom_credentials import FeedbackMapping, InboundMapping
 from textrelay.store.models import Credential, Message, utcnow
 
@@ -107,7 +109,9 @@ async def handle(ctx: Any, webhook_id: str, headers: Headers, body: bytes) -> Re
     config = _config(ctx, info.credential_id)
     if len(body) > MAX_BODY:
         raise BadRequest("the request body is too large")
-    if not authentic(config.auth, headers, body):
+    auth = webhook_secrets.check_settings(info.settings, info.signing_secret) if info.signing_secret \
+        else config.auth
+    if not authentic(auth, headers, body):
         raise Forbidden("the webhook signature or credentials are missing or wrong")
     try:
         payload = json.loads(body)
@@ -175,8 +179,14 @@ async def _feedback(ctx: Any, info: WebhookInfo, mapping: FeedbackMapping, paylo
         error_code=str(error_code)[:32] if error_code not in (None, "") else None,
         error_message=f"provider error {error_code}" if error_code not in (None, "") else None,
         token=None, at=utcnow())
+    keys = [receipt]
+    if row is not None and row.provider_message_id is None and known_id != reference:
+        # The worker has not written the send's result yet: the message will carry either the
+        # provider's id or (outcome unknown, no lookup) ours; keep the receipt for both.
+        keys.append(replace(receipt, provider_message_id=reference))
     try:
-        await receipts.writer(ctx).submit(receipt)
+        for one in keys:
+            await receipts.writer(ctx).submit(one)
     except Exception:
         return Response(status_code=503, content=b"receipt not stored, try again", media_type="text/plain")
     return JSONResponse({"received": True})

@@ -15,7 +15,7 @@ from textrelay.domain.numbers import normalize_inbound_number
 from textrelay.errors import Conflict, NotFound, ValidationFailed
 from textrelay.providers import twilio
 from textrelay.secrets import KeyRing, mask
-from textrelay.services import custom_credentials, webhooks
+from textrelay.services import custom_credentials, webhook_secrets, webhooks
 from textrelay.services.custom_credentials import CustomCredentialCreate, CustomCredentialUpdate
 from textrelay.store.models import ChannelConfiguration, Credential, Sandbox, Webhook, utcnow
 
@@ -139,12 +139,18 @@ def _create_custom(session: Session, keyring: KeyRing, sandbox: Sandbox, data: C
     data.inbound_number = normalize_inbound_number(data.inbound_number) if data.inbound_number else None
     custom_credentials.validate(data)
     _check_name(session, sandbox, data.name)
+    # The webhooks' scheme comes from webhook_auth; a secret named there seeds both webhooks,
+    # otherwise each webhook gets its own generated secret.
+    hook_auth = data.webhook_auth
+    given_secret = hook_auth.secret or hook_auth.token or hook_auth.password
     cred = Credential(sandbox_id=sandbox.id, name=data.name, vendor="custom")
     custom_credentials.store(cred, keyring, data)
     _check_inbound_number(session, "custom", cred.account_key, cred.inbound_number)
     session.add(cred)
     _flush_or_conflict(session)
-    webhooks.create_defaults(session, cred)
+    webhooks.create_defaults(session, cred, keyring,
+                             {"type": hook_auth.type, "header": hook_auth.header, "username": hook_auth.username},
+                             given_secret)
     return cred
 
 
@@ -281,7 +287,8 @@ def view(cred: Credential, sandbox: Sandbox, hooks: list[Any], base_url: str) ->
             **custom_credentials.view_fields(cred),
             "inbound_number": cred.inbound_number,
             "webhooks": [{"id": h.id, "type": h.type, "name": h.name,
-                          "url": webhooks.public_url(h, base_url, cred.vendor)} for h in hooks],
+                          "url": webhooks.public_url(h, base_url, cred.vendor),
+                          "auth": webhook_secrets.view(h)} for h in hooks],
             "verified_at": cred.verified_at.isoformat() if cred.verified_at else None,
             "verify_result": cred.verify_result,
             "created_at": cred.created_at.isoformat(),

@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session
 from textrelay.domain.keywords import CATEGORIES, normalize
 from textrelay.domain.numbers import normalize_sender, sender_kind
 from textrelay.errors import Conflict, NotFound, ValidationFailed
+from textrelay.secrets import KeyRing
+from textrelay.services import webhook_secrets
+from textrelay.services.webhook_secrets import WebhookAuth
 from textrelay.store.models import Credential, Sandbox, Webhook, utcnow
 
 DEFAULT_KEYWORDS: dict[str, list[str]] = {
@@ -42,14 +45,22 @@ def default_inbound_settings() -> dict[str, Any]:
     }
 
 
-def create_defaults(session: Session, credential: Credential) -> list[Webhook]:
-    """A ready inbound webhook (default keywords) and feedback webhook for a new credential."""
+def create_defaults(session: Session, credential: Credential, keyring: KeyRing | None = None,
+                    auth: dict[str, Any] | None = None, secret: str | None = None) -> list[Webhook]:
+    """A ready inbound webhook (default keywords) and feedback webhook for a new credential.
+
+    A custom credential's webhooks each get their own secret (``webhook_secrets``): ``secret`` when
+    the credential's ``webhook_auth`` named one, else a generated one per webhook."""
     hooks = [
         Webhook(sandbox_id=credential.sandbox_id, credential_id=credential.id, type="inbound",
                 name=f"{credential.name} inbound"[:100], settings=default_inbound_settings()),
         Webhook(sandbox_id=credential.sandbox_id, credential_id=credential.id, type="feedback",
                 name=f"{credential.name} feedback"[:100], settings={}),
     ]
+    if credential.vendor == "custom" and keyring is not None:
+        for hook in hooks:
+            webhook_secrets.configure(hook, auth)
+            webhook_secrets.issue(hook, keyring, secret, session)
     session.add_all(hooks)
     session.flush()
     return hooks
@@ -123,6 +134,8 @@ class WebhookCreate(_Strict):
     revocation_policy: Literal["opt_out", "confirm"] | None = None
     revocation_reply: Reply | None = Field(default=None, description="Reply under the confirm policy; "
                                            "{keyword} is replaced by the exact opt-out keyword.")
+    auth: WebhookAuth | None = Field(default=None, description="Custom providers only: how the provider "
+                                     "authenticates its calls (hmac, bearer, basic); the secret is generated.")
 
 
 class WebhookUpdate(_Strict):
@@ -133,6 +146,7 @@ class WebhookUpdate(_Strict):
     default_reply: Reply | None = None
     revocation_policy: Literal["opt_out", "confirm"] | None = None
     revocation_reply: Reply | None = None
+    auth: WebhookAuth | None = None
 
 
 _KEYWORD_CHARS = re.compile(r"[^\w\s'-]|_")
@@ -244,10 +258,17 @@ def _reject_inbound_fields(data: WebhookCreate | WebhookUpdate) -> None:
             raise ValidationFailed.field(name, "only inbound webhooks have keywords, replies and policies")
 
 
-def create(session: Session, sandbox: Sandbox, data: WebhookCreate) -> Webhook:
+def _check_auth_vendor(cred: Credential, data: WebhookCreate | WebhookUpdate) -> None:
+    if data.auth is not None and cred.vendor != "custom":
+        raise ValidationFailed.field("auth", "only custom providers' webhooks have their own auth; Twilio signs "
+                                     "with the credential's auth token")
+
+
+def create(session: Session, sandbox: Sandbox, data: WebhookCreate, keyring: KeyRing | None = None) -> Webhook:
     from textrelay.inbound.service import forget_routes
 
     cred = _credential(session, sandbox, data.credential_id)
+    _check_auth_vendor(cred, data)
     _check_name(session, sandbox, data.name)
     sender = _sender(data.sender_number, data.type)
     if data.type == "inbound":
@@ -258,6 +279,11 @@ def create(session: Session, sandbox: Sandbox, data: WebhookCreate) -> Webhook:
         settings = {}
     hook = Webhook(sandbox_id=sandbox.id, credential_id=cred.id, name=data.name, type=data.type,
                    sender_number=sender, settings=settings)
+    if cred.vendor == "custom":
+        if keyring is None:
+            raise ValueError("a custom webhook needs the key ring for its secret")
+        webhook_secrets.configure(hook, data.auth)
+        webhook_secrets.issue(hook, keyring, session=session)
     session.add(hook)
     session.flush()
     forget_routes()
@@ -275,9 +301,12 @@ def update(session: Session, sandbox: Sandbox, webhook_id: str, data: WebhookUpd
         hook.name = data.name
     if "sender_number" in given:
         hook.sender_number = _sender(data.sender_number, hook.type)
+    cred = session.get(Credential, hook.credential_id)
+    assert cred is not None
+    _check_auth_vendor(cred, data)
+    if data.auth is not None:
+        webhook_secrets.configure(hook, data.auth.model_dump(exclude_unset=True))
     if hook.type == "inbound":
-        cred = session.get(Credential, hook.credential_id)
-        assert cred is not None
         _check_sender_unique(session, cred, hook.sender_number, hook.id)
         hook.settings = _merged_settings(dict(hook.settings or {}), data)
     else:
@@ -286,6 +315,22 @@ def update(session: Session, sandbox: Sandbox, webhook_id: str, data: WebhookUpd
     session.flush()
     forget(hook.id)
     forget_routes()
+    return hook
+
+
+def rotate_secret(session: Session, keyring: KeyRing, sandbox: Sandbox, webhook_id: str,
+                  secret: str | None = None) -> Webhook:
+    """A new secret for a custom webhook (shown once in the answer); the old one stops working."""
+    from textrelay.api.routes.hooks import forget
+
+    hook = get(session, sandbox, webhook_id)
+    cred = session.get(Credential, hook.credential_id)
+    if cred is None or cred.vendor != "custom":
+        raise ValidationFailed.field("webhook_id", "only custom providers' webhooks have a secret of their own; "
+                                     "Twilio signs with the credential's auth token")
+    webhook_secrets.issue(hook, keyring, secret, session)
+    session.flush()
+    forget(hook.id)
     return hook
 
 
@@ -314,6 +359,8 @@ def view(hook: Webhook, credential: Credential | None, base_url: str) -> dict[st
         "created_at": hook.created_at.isoformat(),
         "updated_at": hook.updated_at.isoformat(),
     }
+    if vendor == "custom":
+        out["auth"] = webhook_secrets.view(hook)
     if hook.type == "inbound":
         settings = {**default_inbound_settings(), **(hook.settings or {})}
         out.update({

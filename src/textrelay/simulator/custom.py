@@ -13,7 +13,9 @@ certificates — see :class:`CustomSimulatorServer`):
 - ``GET /v1/messages`` — the same auth check, for a credential's verify.
 - ``POST /oauth/token`` — OAuth2 client credentials; tokens expire after ``token_lifetime`` s.
 - ``/_sim/custom/config`` (GET, POST to merge), ``/_sim/custom/messages``, ``/_sim/custom/stats``,
-  ``/_sim/custom/faults`` (the next answers: status, body, content type), ``/_sim/custom/inbound``
+  ``/_sim/custom/faults`` (the next answers: status, body, content type; or
+  ``{"drop_after_create": true}``: the message is created, then the connection is closed with no
+  answer), ``/_sim/custom/inbound``
   (play an inbound message to ``inbound_url``), ``/_sim/custom/feedback`` (send one status now).
 
 Webhook calls (feedback and inbound) are JSON, authenticated as ``webhook_auth`` says: ``hmac``
@@ -45,12 +47,14 @@ import aiohttp
 import jwt
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from textrelay.domain import jsonpath
 from textrelay.providers.custom_auth import mac_sign, mac_string
+from textrelay.simulator.connection import DropConnection, KeepServerCycle
 
 __all__ = ["CustomSimConfig", "CustomSimState", "CustomSimulatorServer", "create_custom_app", "run",
            "sign_body"]
@@ -72,6 +76,9 @@ class CustomSimConfig:
     feedback_url: str | None = None
     inbound_url: str | None = None
     webhook_auth: dict[str, Any] = field(default_factory=lambda: {"type": "hmac", "secret": "", "header": "X-Signature"})
+    # Each webhook's own auth (None: ``webhook_auth``), as textrelay gives each webhook its own secret.
+    feedback_auth: dict[str, Any] | None = None
+    inbound_auth: dict[str, Any] | None = None
     feedback_delay: float = 0.01
     feedback_statuses: list[str] = field(default_factory=lambda: ["SENT", "DELIVERED"])
     rcs_feedback_statuses: list[str] = field(default_factory=lambda: ["SENT", "DELIVERED", "READ"])
@@ -189,14 +196,17 @@ async def messages(request: Request) -> Response:
         return _unauthorized(state, reason)
     if request.method == "GET":
         return JSONResponse({"ok": True, "messages": len(state.messages)})
+    drop_after_create = False
     if state.faults:
         fault = state.faults[0]
         fault["count"] = fault.get("count", 1) - 1
         if fault["count"] <= 0:
             state.faults.pop(0)
-        headers = {"Retry-After": str(fault["retry_after"])} if fault.get("retry_after") is not None else None
-        return Response(fault.get("body", ""), fault.get("status", 500),
-                        media_type=fault.get("content_type", "text/plain"), headers=headers)
+        drop_after_create = bool(fault.get("drop_after_create"))
+        if not drop_after_create:
+            headers = {"Retry-After": str(fault["retry_after"])} if fault.get("retry_after") is not None else None
+            return Response(fault.get("body", ""), fault.get("status", 500),
+                            media_type=fault.get("content_type", "text/plain"), headers=headers)
     if not request.headers.get("content-type", "").startswith("application/json"):
         return JSONResponse({"error": {"code": "BAD_CONTENT_TYPE", "message": "send application/json"}}, 415)
     try:
@@ -220,6 +230,8 @@ async def messages(request: Request) -> Response:
     state.messages.append(record)
     if cfg.feedback_url:
         _spawn(state, _lifecycle(request.app, state, record))
+    if drop_after_create:  # created, feedback on its way, but the client never hears an answer
+        return DropConnection()  # type: ignore[return-value]
     return JSONResponse({"messages": [{"id": record["id"], "status": "accepted", "to": to}]}, 201)
 
 
@@ -273,7 +285,8 @@ async def _post_webhook(app: Starlette, state: CustomSimState, url: str | None, 
                         kind: str) -> dict[str, Any]:
     raw = json.dumps(payload).encode()
     headers = {"Content-Type": "application/json"}
-    auth = state.config.webhook_auth
+    own = state.config.feedback_auth if kind == "feedback" else state.config.inbound_auth
+    auth = own or state.config.webhook_auth
     if auth.get("type") == "hmac":
         headers[auth.get("header") or "X-Signature"] = sign_body(auth.get("secret", ""), raw)
     elif auth.get("type") == "bearer":
@@ -383,7 +396,7 @@ def create_custom_app(state: CustomSimState | None = None) -> Starlette:
         await asyncio.gather(*state.tasks, return_exceptions=True)
         await app.state.custom_http.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(KeepServerCycle)])
     app.state.custom = state
     return app
 

@@ -18,6 +18,7 @@ from textrelay.api.deps import public_base_url
 from textrelay.errors import Forbidden, NotFound, TextrelayError
 from textrelay.providers.twilio_signature import validate_signature
 from textrelay.services import credentials as credential_service
+from textrelay.services import webhook_secrets
 from textrelay.services.context import Context
 from textrelay.store.models import Credential, Webhook
 
@@ -67,9 +68,11 @@ def load_webhook(ctx: Context, webhook_id: str, vendor: str) -> WebhookInfo:
         if row is None or row[1].vendor != vendor:
             raise NotFound("no such webhook")
         hook, cred = row
-        secret_name = "auth_token" if cred.vendor == "twilio" else "webhook_secret"
-        secret = credential_service.secret(cred, ctx.keyring, secret_name) if secret_name in (cred.secrets or {}) \
-            else ""
+        if cred.vendor == "twilio":
+            secret = credential_service.secret(cred, ctx.keyring, "auth_token") \
+                if "auth_token" in (cred.secrets or {}) else ""
+        else:  # a custom webhook signs with its own secret (none: the credential's webhook_auth)
+            secret = webhook_secrets.clear_secret(hook, ctx.keyring) or ""
         info = WebhookInfo(id=hook.id, type=hook.type, sandbox_id=hook.sandbox_id, credential_id=cred.id,
                            vendor=cred.vendor, inbound_number=cred.inbound_number,
                            sender_number=hook.sender_number, signing_secret=secret,

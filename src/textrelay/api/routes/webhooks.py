@@ -6,8 +6,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from textrelay.api.deps import AdminDep, PrincipalDep, SandboxDep, SessionDep, public_base_url
+from textrelay.api.deps import AdminDep, ContextDep, PrincipalDep, SandboxDep, SessionDep, public_base_url
 from textrelay.services import webhooks
+from textrelay.services.webhook_secrets import RotateSecret
 from textrelay.services.webhooks import WebhookCreate, WebhookUpdate
 from textrelay.store.models import Credential, Webhook
 
@@ -28,8 +29,8 @@ def list_webhooks(request: Request, session: SessionDep, sandbox: SandboxDep, _p
 
 @router.post("", status_code=201)
 def create_webhook(request: Request, body: WebhookCreate, session: SessionDep, sandbox: SandboxDep,
-                   _admin: AdminDep) -> dict[str, Any]:
-    return _view(session, webhooks.create(session, sandbox, body), request)
+                   ctx: ContextDep, _admin: AdminDep) -> dict[str, Any]:
+    return _view(session, webhooks.create(session, sandbox, body, ctx.keyring), request)
 
 
 @router.get("/{webhook_id}")
@@ -42,6 +43,14 @@ def get_webhook(request: Request, webhook_id: str, session: SessionDep, sandbox:
 def update_webhook(request: Request, webhook_id: str, body: WebhookUpdate, session: SessionDep,
                    sandbox: SandboxDep, _admin: AdminDep) -> dict[str, Any]:
     return _view(session, webhooks.update(session, sandbox, webhook_id, body), request)
+
+
+@router.post("/{webhook_id}/rotate-secret")
+def rotate_webhook_secret(request: Request, webhook_id: str, session: SessionDep, sandbox: SandboxDep,
+                          ctx: ContextDep, _admin: AdminDep, body: RotateSecret | None = None) -> dict[str, Any]:
+    """A custom webhook's new secret, shown in clear in this answer only; the old one stops working."""
+    hook = webhooks.rotate_secret(session, ctx.keyring, sandbox, webhook_id, body.secret if body else None)
+    return _view(session, hook, request)
 
 
 @router.delete("/{webhook_id}", status_code=204)
