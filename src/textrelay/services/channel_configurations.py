@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -180,9 +180,13 @@ def get(session: Session, sandbox: Sandbox, config_id: str) -> ChannelConfigurat
 def find(session: Session, sandbox: Sandbox, ref: str, field: str = "channel_configuration") -> ChannelConfiguration:
     """A configuration by id or by name; a reference to nothing is a 422 naming ``field``."""
     ref = (ref or "").strip()
-    config = session.scalar(select(ChannelConfiguration).where(
-        ChannelConfiguration.sandbox_id == sandbox.id,
-        or_(ChannelConfiguration.id == ref, ChannelConfiguration.name == ref)).limit(1)) if ref else None
+    config = None
+    if ref:
+        # An id wins over a name that happens to look like one.
+        config = session.get(ChannelConfiguration, ref)
+        if config is None or config.sandbox_id != sandbox.id:
+            config = session.scalar(select(ChannelConfiguration).where(
+                ChannelConfiguration.sandbox_id == sandbox.id, ChannelConfiguration.name == ref))
     if config is None:
         raise ValidationFailed.field(field, f"no channel configuration '{ref}' (id or name) in sandbox "
                                             f"'{sandbox.name}'")
