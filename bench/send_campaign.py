@@ -47,6 +47,11 @@ def rss_kb(pid: int, field: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def count(db: Path, status: str) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
         return conn.execute("SELECT count(*) FROM messages WHERE status = ?", (status,)).fetchone()[0]
@@ -57,7 +62,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--callbacks", type=int, default=50_000)
     parser.add_argument("--skip-sdk", action="store_true")
-    parser.add_argument("--profile", help="py-spy record the serve process into this SVG/speedscope file")
+    parser.add_argument("--profile", help="py-spy record (GIL samples, raw format) the serve process into this file")
+    parser.add_argument("--profile-phase", choices=("campaign", "callbacks"), default="campaign")
     args = parser.parse_args()
     n = args.messages
     work = Path(tempfile.mkdtemp(prefix="textrelay-bench-"))
@@ -107,12 +113,13 @@ def main() -> None:
             upload.raise_for_status()
             results["audience_upload_seconds"] = round(time.perf_counter() - t, 2)
             db = work / "textrelay.db"
-            if args.profile:
-                profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-o", args.profile,
+            if args.profile and args.profile_phase == "campaign":
+                profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--gil", "-o", args.profile,
                                              "-f", "raw", "--nonblocking",
                                              "-p", str(serve.pid), "-r", "50"], stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
                 time.sleep(1)
+            cpu_before = cpu_seconds(serve.pid)
             started = time.perf_counter()
             api.post(f"{base}/api/v1/campaigns/{campaign_id}/start").raise_for_status()
             peak_rss = 0
@@ -124,14 +131,17 @@ def main() -> None:
                 if time.perf_counter() - started > 1800:
                     raise RuntimeError(f"only {sent} of {n} sent after 30 minutes")
             elapsed = time.perf_counter() - started
+            serve_cpu = cpu_seconds(serve.pid) - cpu_before
             if profiler is not None:
                 profiler.send_signal(2)
                 profiler.wait(timeout=60)
             peak_rss = max(peak_rss, rss_kb(serve.pid, "VmHWM"))
             results["campaign"] = {"seconds": round(elapsed, 2), "per_second": round(n / elapsed),
-                                   "peak_rss_mb": round(peak_rss / 1024, 1)}
+                                   "peak_rss_mb": round(peak_rss / 1024, 1), "serve_cpu_seconds": round(serve_cpu, 2),
+                                   "serve_cpu_us_per_message": round(1e6 * serve_cpu / n)}
             print(f"(a) campaign: {n} messages sent in {elapsed:.1f}s = {n / elapsed:,.0f}/s, "
-                  f"serve peak RSS {peak_rss / 1024:.0f} MB", flush=True)
+                  f"serve peak RSS {peak_rss / 1024:.0f} MB, serve CPU {serve_cpu:.1f}s "
+                  f"({1e6 * serve_cpu / n:.0f} us/message; load average {os.getloadavg()[0]:.1f})", flush=True)
 
             if not args.skip_sdk:
                 out = subprocess.run([sys.executable, str(HERE / "sdk_baseline.py"), "--url", sink.url,
@@ -150,15 +160,27 @@ def main() -> None:
                     "SELECT provider_message_id FROM messages WHERE status = 'sent' LIMIT ?", (m,))]
             sids_file = work / "sids.txt"
             sids_file.write_text("\n".join(sids))
+            if args.profile and args.profile_phase == "callbacks":
+                profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--gil", "-o",
+                                             args.profile, "-f", "raw", "--nonblocking", "-p", str(serve.pid),
+                                             "-r", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1)
+            cpu_before = cpu_seconds(serve.pid)
             out = subprocess.run([sys.executable, str(HERE / "callbacks.py"), "--url", feedback_url,
                                   "--token", auth_token, "--account-sid", account_sid,
                                   "--sids-file", str(sids_file)], check=True, capture_output=True, text=True).stdout
             cb = json.loads(out)
+            serve_cpu = cpu_seconds(serve.pid) - cpu_before
+            if profiler is not None and args.profile_phase == "callbacks":
+                profiler.send_signal(2)
+                profiler.wait(timeout=60)
             delivered = count(db, "delivered")
             results["callbacks"] = {**{k: round(v, 2) if isinstance(v, float) else v for k, v in cb.items()},
-                                    "messages_delivered_after": delivered}
+                                    "messages_delivered_after": delivered,
+                                    "serve_cpu_us_per_callback": round(1e6 * serve_cpu / cb["callbacks"])}
             print(f"(c) status callbacks: {cb['callbacks']} in {cb['seconds']:.1f}s = {cb['per_second']:,.0f}/s, "
-                  f"{cb['errors']} errors; {delivered} messages now delivered", flush=True)
+                  f"{cb['errors']} errors; {delivered} messages now delivered; serve CPU "
+                  f"{1e6 * serve_cpu / cb['callbacks']:.0f} us/callback", flush=True)
             results["serve_peak_rss_mb_final"] = round(rss_kb(serve.pid, "VmHWM") / 1024, 1)
         finally:
             if profiler is not None and profiler.poll() is None:

@@ -12,10 +12,10 @@ from textrelay.services import webhooks
 from textrelay.store.models import Message, MessageEvent, UnmatchedReceipt
 
 
-def _feedback_url(setup: Setup, live: LiveService) -> str:
+def _feedback_url(setup: Setup, hooks_live: LiveService) -> str:
     with setup.ctx.db.session() as session:
         hook = webhooks.feedback_webhook(session, setup.credential_id)
-        return webhooks.public_url(hook, live.url, "twilio")
+        return webhooks.public_url(hook, hooks_live.url, "twilio")
 
 
 def _post_signed(setup: Setup, url: str, form: dict[str, str], token: str | None = None,
@@ -31,7 +31,7 @@ def _provider_events(setup: Setup, message_id: str) -> list[tuple[str, str]]:
     return [(e.status, e.source) for e in setup.history(message_id) if e.source == "provider"]
 
 
-def test_duplicate_and_reordered_callbacks_change_nothing(setup: Setup, live: LiveService) -> None:
+def test_duplicate_and_reordered_callbacks_change_nothing(setup: Setup, hooks_live: LiveService) -> None:
     setup.sim.control("POST", "/_sim/config", {"duplicate_callbacks": True, "reverse_callbacks": True})
     ids = setup.queue([(f"+1415555{i:04d}", f"dup {i}") for i in range(5)])
     setup.wait_statuses(ids, {"delivered"})
@@ -44,23 +44,23 @@ def test_duplicate_and_reordered_callbacks_change_nothing(setup: Setup, live: Li
         assert setup.message(message_id).status == "delivered"  # the late "sent" did not win
 
 
-def test_same_status_with_a_new_idempotency_token_is_still_a_duplicate(setup: Setup, live: LiveService) -> None:
+def test_same_status_with_a_new_idempotency_token_is_still_a_duplicate(setup: Setup, hooks_live: LiveService) -> None:
     [message_id] = setup.queue([("+14155550200", "tokens")])
     setup.wait_statuses([message_id], {"delivered"})
     sid = setup.message(message_id).provider_message_id
-    url = _feedback_url(setup, live)
+    url = _feedback_url(setup, hooks_live)
     form = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": "delivered", "AccountSid": setup.sim.account_sid}
     for token in ("tok-a", "tok-a", "tok-b"):
         assert _post_signed(setup, url, form, token).status_code == 200
     assert _provider_events(setup, message_id).count(("delivered", "provider")) == 1
 
 
-def test_status_never_moves_backwards_and_late_errors_are_recorded(setup: Setup, live: LiveService) -> None:
+def test_status_never_moves_backwards_and_late_errors_are_recorded(setup: Setup, hooks_live: LiveService) -> None:
     setup.sim.control("POST", "/_sim/config", {"callbacks_enabled": False})
     [message_id] = setup.queue([("+14155550201", "order")])
     setup.wait_statuses([message_id], {"sent"})
     sid = setup.message(message_id).provider_message_id
-    url = _feedback_url(setup, live)
+    url = _feedback_url(setup, hooks_live)
     base = {"MessageSid": sid, "AccountSid": setup.sim.account_sid}
     assert _post_signed(setup, url, {**base, "MessageStatus": "undelivered", "ErrorCode": "30003"}).status_code == 200
     assert _post_signed(setup, url, {**base, "MessageStatus": "sent"}).status_code == 200
@@ -71,12 +71,12 @@ def test_status_never_moves_backwards_and_late_errors_are_recorded(setup: Setup,
     assert ("undelivered", "provider") in _provider_events(setup, message_id)
 
 
-def test_forged_callback_gets_403_and_changes_nothing(setup: Setup, live: LiveService) -> None:
+def test_forged_callback_gets_403_and_changes_nothing(setup: Setup, hooks_live: LiveService) -> None:
     setup.sim.control("POST", "/_sim/config", {"callbacks_enabled": False})
     [message_id] = setup.queue([("+14155550202", "forged")])
     setup.wait_statuses([message_id], {"sent"})
     sid = setup.message(message_id).provider_message_id
-    url = _feedback_url(setup, live)
+    url = _feedback_url(setup, hooks_live)
     form = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": setup.sim.account_sid}
     forged = compute_signature("not-the-auth-token", url, {k: [v] for k, v in form.items()})
     assert _post_signed(setup, url, form, signature=forged).status_code == 403
@@ -86,9 +86,9 @@ def test_forged_callback_gets_403_and_changes_nothing(setup: Setup, live: LiveSe
 
 
 def test_callback_for_an_unknown_sid_answers_200_and_applies_once_the_sid_appears(
-        setup: Setup, live: LiveService) -> None:
+        setup: Setup, hooks_live: LiveService) -> None:
     setup.sim.control("POST", "/_sim/config", {"callbacks_enabled": False})
-    url = _feedback_url(setup, live)
+    url = _feedback_url(setup, hooks_live)
     early_sid = "SM" + "ab" * 16
     form = {"MessageSid": early_sid, "MessageStatus": "delivered", "AccountSid": setup.sim.account_sid}
     assert _post_signed(setup, url, form, "early").status_code == 200
@@ -108,6 +108,6 @@ def test_callback_for_an_unknown_sid_answers_200_and_applies_once_the_sid_appear
             MessageEvent.message_id == message_id, MessageEvent.source == "provider")) == "delivered"
 
 
-def test_callback_that_is_not_a_status_answers_200(setup: Setup, live: LiveService) -> None:
-    url = _feedback_url(setup, live)
+def test_callback_that_is_not_a_status_answers_200(setup: Setup, hooks_live: LiveService) -> None:
+    url = _feedback_url(setup, hooks_live)
     assert _post_signed(setup, url, {"Foo": "bar"}).status_code == 200

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import case, delete, select
 from starlette.responses import Response
 
 from textrelay.delivery import outbox
@@ -68,95 +67,88 @@ def moves_forward(current: str, new: str) -> bool:
 def apply(ctx: Context, receipts: Sequence[Receipt]) -> int:
     """Store a batch of receipts in one transaction; returns how many were not duplicates."""
     with ctx.db.session() as session:
-        fresh = _drop_seen_tokens(session, receipts)
-        unmatched = _apply(session, fresh)
-        if unmatched:
-            session.execute(insert(unmatched_table), [
-                {"sandbox_id": r.sandbox_id, "provider_message_id": r.provider_message_id, "status": r.status,
-                 "error_code": r.error_code, "received_at": r.at} for r in unmatched])
+        sql = outbox.Driver(session)
+        fresh = _drop_seen_tokens(sql, receipts)
+        unmatched = _apply(sql, fresh)
+        sql.executemany(
+            "INSERT INTO unmatched_receipts (sandbox_id, provider_message_id, status, error_code, received_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(r.sandbox_id, r.provider_message_id, r.status, r.error_code, sql.time(r.at)) for r in unmatched])
     if unmatched:
         RECEIPTS.labels("twilio", "unmatched").inc(len(unmatched))
         log.info("%d receipt(s) for provider ids not (yet) on any message, kept aside", len(unmatched))
     return len(fresh)
 
 
-def _drop_seen_tokens(session: Session, receipts: Sequence[Receipt]) -> list[Receipt]:
-    tokens = {r.token for r in receipts if r.token}
-    seen = set(session.scalars(select(tokens_table.c.token).where(tokens_table.c.token.in_(tokens)))) \
-        if tokens else set()
+def _drop_seen_tokens(sql: outbox.Driver, receipts: Sequence[Receipt]) -> list[Receipt]:
+    tokens = list({r.token for r in receipts if r.token})
+    seen = {row[0] for row in sql.execute(
+        f"SELECT token FROM receipt_tokens WHERE token IN ({sql.marks(len(tokens))})", tokens)} if tokens else set()
     fresh: list[Receipt] = []
-    new: list[dict[str, Any]] = []
+    new: list[tuple[str, Any]] = []
     for r in receipts:
         if r.token:
             if r.token in seen:
                 continue
             seen.add(r.token)
-            new.append({"token": r.token, "received_at": r.at})
+            new.append((r.token, sql.time(r.at)))
         fresh.append(r)
-    if new:
-        dialect = session.bind.dialect.name  # type: ignore[union-attr]
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            session.execute(pg_insert(tokens_table).on_conflict_do_nothing(), new)
-        else:
-            session.execute(insert(tokens_table).prefix_with("OR IGNORE"), new)
+    # Another process may have stored the same token meanwhile: that copy wins, this one is a no-op.
+    sql.executemany("INSERT INTO receipt_tokens (token, received_at) VALUES (?, ?) ON CONFLICT DO NOTHING", new)
     if len(fresh) < len(receipts):
         RECEIPTS.labels("twilio", "duplicate").inc(len(receipts) - len(fresh))
     return fresh
 
 
-def _apply(session: Session, receipts: Sequence[Receipt]) -> list[Receipt]:
+_RANK_SQL = "CASE status " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in RANK.items()) + " ELSE 9 END"
+
+
+def _apply(sql: outbox.Driver, receipts: Sequence[Receipt]) -> list[Receipt]:
     """Apply receipts to their messages; returns those whose provider id matches no message."""
     if not receipts:
         return []
-    sids = {r.provider_message_id for r in receipts}
-    found = {row.provider_message_id: row for row in session.execute(
-        select(messages.c.id, messages.c.sandbox_id, messages.c.status, messages.c.provider_message_id)
-        .where(messages.c.provider_message_id.in_(sids)))}
-    ids = [row.id for row in found.values()]
-    history = set(session.execute(select(events.c.message_id, events.c.status).where(
-        events.c.message_id.in_(ids), events.c.source == "provider")).tuples()) if ids else set()
-    current = {row.id: row.status for row in found.values()}
-    changes: dict[str, dict[str, Any]] = {}
-    new_events: list[dict[str, Any]] = []
+    sids = list({r.provider_message_id for r in receipts})
+    found = {row[3]: row for row in sql.execute(
+        f"SELECT id, sandbox_id, status, provider_message_id FROM messages "
+        f"WHERE provider_message_id IN ({sql.marks(len(sids))})", sids)}
+    ids = [row[0] for row in found.values()]
+    history = {(row[0], row[1]) for row in sql.execute(
+        f"SELECT message_id, status FROM message_events WHERE source = 'provider' "
+        f"AND message_id IN ({sql.marks(len(ids))})", ids)} if ids else set()
+    current = {row[0]: row[2] for row in found.values()}
+    changes: dict[str, list[Any]] = {}
+    new_events: list[tuple[Any, ...]] = []
     unmatched: list[Receipt] = []
     for r in receipts:
         row = found.get(r.provider_message_id)
-        if row is None or row.sandbox_id != r.sandbox_id:
+        if row is None or row[1] != r.sandbox_id:
             unmatched.append(r)
             continue
-        if (row.id, r.status) in history:
+        message_id = row[0]
+        if (message_id, r.status) in history:
             continue
-        history.add((row.id, r.status))
+        history.add((message_id, r.status))
         detail = f"provider status {r.raw_status or r.status}"
         if r.error_code:
             detail += f", error {r.error_code}: {r.error_message}"
-        new_events.append({"message_id": row.id, "status": r.status, "source": "provider", "detail": detail,
-                           "error_code": r.error_code, "at": r.at})
-        if moves_forward(current[row.id], r.status):
-            current[row.id] = r.status
-            change = changes.setdefault(row.id, {"b_id": row.id, "b_error_code": None, "b_error_message": None})
-            change.update({"b_status": r.status, "b_rank": RANK[r.status],
-                           "b_final_at": r.at if r.status in FINAL else None})
-            if r.error_code:
-                change.update({"b_error_code": r.error_code, "b_error_message": r.error_message})
+        at = sql.time(r.at)
+        new_events.append((message_id, r.status, "provider", detail, r.error_code, at))
+        if moves_forward(current[message_id], r.status):
+            current[message_id] = r.status
+            previous = changes.get(message_id)
+            error = (r.error_code, r.error_message) if r.error_code else (previous[2:4] if previous else (None, None))
+            changes[message_id] = [r.status, at if r.status in FINAL else None, *error, message_id, RANK[r.status]]
     if changes:
-        now = utcnow()
-        guard = (messages.c.id == bindparam("b_id"), _rank_of_current < bindparam("b_rank"))
-        with_error = [c for c in changes.values() if c["b_error_code"]]
-        without = [c for c in changes.values() if not c["b_error_code"]]
-        if with_error:
-            session.execute(update(messages).where(*guard).values(
-                status=bindparam("b_status"), final_at=bindparam("b_final_at"),
-                error_code=bindparam("b_error_code"), error_message=bindparam("b_error_message"),
-                updated_at=now), with_error)
-        if without:
-            session.execute(update(messages).where(*guard).values(
-                status=bindparam("b_status"), final_at=bindparam("b_final_at"), updated_at=now),
-                [{k: v for k, v in c.items() if k not in ("b_error_code", "b_error_message")} for c in without])
-    if new_events:
-        session.execute(insert(events), new_events)
+        stamp = sql.time(utcnow())
+        with_error = [(s, f, c, m, stamp, i, k) for s, f, c, m, i, k in changes.values() if c]
+        without = [(s, f, stamp, i, k) for s, f, c, _, i, k in changes.values() if not c]
+        # The rank guard keeps a status from moving backwards even if another process got there first.
+        sql.executemany(f"UPDATE messages SET status = ?, final_at = ?, error_code = ?, error_message = ?, "
+                        f"updated_at = ? WHERE id = ? AND {_RANK_SQL} < ?", with_error)
+        sql.executemany(f"UPDATE messages SET status = ?, final_at = ?, updated_at = ? "
+                        f"WHERE id = ? AND {_RANK_SQL} < ?", without)
+    sql.executemany("INSERT INTO message_events (message_id, status, source, detail, error_code, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", new_events)
     RECEIPTS.labels("twilio", "applied").inc(len(new_events))
     return unmatched
 
@@ -170,7 +162,7 @@ def apply_unmatched(ctx: Context) -> int:
                     messages.c.provider_message_id.in_(select(unmatched_table.c.provider_message_id)))))
             .order_by(unmatched_table.c.id).limit(MAX_BATCH)))
         if rows:
-            _apply(session, [Receipt(r.sandbox_id, r.provider_message_id, r.status, None, r.error_code,
+            _apply(outbox.Driver(session), [Receipt(r.sandbox_id, r.provider_message_id, r.status, None, r.error_code,
                                      twilio.describe_error(r.error_code) if r.error_code else None, None,
                                      r.received_at) for r in rows])
             session.execute(delete(unmatched_table).where(unmatched_table.c.id.in_([r.id for r in rows])))
