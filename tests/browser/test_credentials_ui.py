@@ -51,12 +51,11 @@ def test_new_user_creates_verifies_edits_and_deletes_a_twilio_credential(
     expect(page.get_by_role("heading", name="API credentials", exact=True)).to_be_visible()
     expect(page.get_by_text("No API credentials in sandbox “prod”")).to_be_visible()
 
-    # Create: vendor first (Custom is listed but not available yet), then the seed's fields.
+    # Create: vendor first (Custom has its own form: tests/browser/test_custom_credentials_ui.py).
     page.get_by_role("link", name="Create new API credentials").first.click()
     vendor = page.get_by_label("SMS vendor")
     expect(vendor).to_have_value("twilio")
-    expect(vendor.locator("option[value=custom]")).to_be_disabled()
-    expect(vendor.locator("option[value=custom]")).to_contain_text("coming soon")
+    expect(vendor.locator("option[value=custom]")).to_be_enabled()
     page.get_by_label("Name").fill("Twilio US")
     page.get_by_label("Account SID").fill(ACCOUNT_SID)
     page.get_by_label("Auth Token").fill(AUTH_TOKEN)

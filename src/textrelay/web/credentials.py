@@ -18,6 +18,7 @@ from textrelay.errors import Conflict, NotFound, TextrelayError
 from textrelay.services import credentials, webhooks
 from textrelay.services.credentials import TwilioCredentialCreate, TwilioCredentialUpdate, VerifyRequest
 from textrelay.store.models import Sandbox
+from textrelay.web import custom_credentials
 from textrelay.web.forms import FormErrors, form_errors
 from textrelay.web.render import PageNotFound, redirect, render
 from textrelay.web.session import CsrfForm, current_sandbox, flash, require_user
@@ -28,7 +29,7 @@ FIELDS = ("name", "account_sid", "auth_token", "messaging_service_sid", "inbound
 OPTIONAL = ("messaging_service_sid", "inbound_number", "api_base_url")
 VENDORS = [
     {"value": "twilio", "label": "Twilio", "available": True},
-    {"value": "custom", "label": "Custom", "available": False},
+    {"value": "custom", "label": "Custom", "available": True},
 ]
 VENDOR_LABELS = {v["value"]: v["label"] for v in VENDORS}
 CHECK_LABELS = {"account": "Account", "messaging_service": "Messaging service", "test_message": "Test message"}
@@ -71,6 +72,8 @@ def list_page(request: Request) -> HTMLResponse:
 
 @router.get("/new")
 def new_page(request: Request) -> HTMLResponse:
+    if request.query_params.get("vendor") == "custom":
+        return redirect("/ui/credentials/custom/new")  # type: ignore[return-value]
     return _form_page(request, mode="new", values={"vendor": "twilio"})
 
 
@@ -78,8 +81,10 @@ def new_page(request: Request) -> HTMLResponse:
 def create(request: Request, form: CsrfForm) -> HTMLResponse:
     ctx = request.app.state.context
     values = {"vendor": form.get("vendor", "twilio"), **{k: form.get(k, "") for k in FIELDS}}
+    if values["vendor"] == "custom":  # chosen without script: on to the custom form
+        return redirect("/ui/credentials/custom/new")  # type: ignore[return-value]
     if values["vendor"] != "twilio":
-        errors = FormErrors(fields={"vendor": "Only Twilio is available for now; Custom is coming soon."})
+        errors = FormErrors(fields={"vendor": "Choose Twilio or Custom."})
         return _form_page(request, mode="new", values=values, errors=errors, status_code=422)
     try:
         # Blank fields are left out: required ones then read "Required.", optional ones take defaults.
@@ -134,6 +139,8 @@ def edit_page(request: Request, credential_id: str) -> HTMLResponse:
     with request.app.state.context.db.session() as session:
         sandbox = current_sandbox(request, session)
         cred = _view(request, session, sandbox, _load(session, sandbox, credential_id))
+    if cred["vendor"] == "custom":
+        return redirect(f"/ui/credentials/custom/{credential_id}/edit")  # type: ignore[return-value]
     if cred["vendor"] != "twilio":
         return _not_editable(request, cred)
     values = {k: cred.get(k) or "" for k in FIELDS if k != "auth_token"}
@@ -187,3 +194,6 @@ def delete(request: Request, credential_id: str, _form: CsrfForm) -> RedirectRes
         return redirect(f"/ui/credentials/{credential_id}")
     flash(request, f"API credential '{name}' deleted.")
     return redirect("/ui/credentials")
+
+
+router.include_router(custom_credentials.router)  # /credentials/custom/...: the Custom vendor's forms
