@@ -272,3 +272,11 @@ def test_campaign_on_a_draft_configuration_cannot_start(api, credential):
     resp = api.post(f"/api/v1/campaigns/{campaign['id']}/start")
     assert resp.status_code == 422
     assert resp.json()["errors"][0]["field"] == "channel_configuration"
+
+
+def test_campaign_on_an_rcs_configuration_is_refused_with_the_way_to_send_rcs(api, credential):
+    make_configuration(api, credential["id"], name="rich", channel="rcs")
+    resp = api.post("/api/v1/campaigns", json={"name": "x", "channel_configuration": "rich", "body": "hi"})
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "channel_configuration"
+    assert "POST /api/v1/messages" in resp.json()["errors"][0]["message"]

@@ -64,6 +64,10 @@ class AudienceJson(BaseModel):
 
 def create(session: Session, sandbox: Sandbox, data: CampaignCreate) -> Campaign:
     config = configs.find(session, sandbox, data.channel_configuration)
+    if config.channel == "rcs":
+        # A campaign renders one text template; RCS needs rich content per message.
+        raise ValidationFailed.field("channel_configuration", "campaigns send sms or mms; for rcs send each "
+                                                              "message with POST /api/v1/messages and its rcs content")
     media = messages.check_media(config.channel, data.media_urls)
     messages.check_template(data.body)
     if not data.body.strip() and not media:
