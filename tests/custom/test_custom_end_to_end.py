@@ -120,3 +120,28 @@ def test_custom_webhooks_refuse_bad_signatures_and_missing_fields(setup):
     no_ref = requests.post(setup["hooks"]["feedback"], data=feedback, timeout=5,
                            headers={"X-Signature": sign_body(HOOK_SECRET, feedback)})
     assert no_ref.status_code == 400 and "client_reference" in no_ref.text
+
+
+def test_rcs_feedback_saying_no_rcs_sends_the_sms_fallback_once(setup):
+    api, sim = setup["api"], setup["sim"]
+    sim.state.config.rcs_feedback_statuses = ["SENT", "RCS_NOT_SUPPORTED"]
+    resp = api.post("/api/v1/messages", json={"channel_configuration": "rcs-main", "to": "+14155550124",
+                                              "rcs": CARD})
+    rcs_id = resp.json()["id"]
+    rcs_message = wait_status(api, rcs_id, "failed")
+    assert rcs_message["status"] == "failed", rcs_message
+    sim.wait_idle()
+    record = next(m for m in sim.state.messages if m["reference"] == rcs_id)
+    again = requests.post(sim.url + "/_sim/custom/feedback", timeout=5,
+                          json={"id": record["id"], "status": "RCS_NOT_SUPPORTED"}).json()
+    assert again["status"] == 200, again  # a duplicate is accepted and changes nothing
+    rcs_message = api.get(f"/api/v1/messages/{rcs_id}").json()
+    notes = [e["detail"] for e in rcs_message["history"] if "SMS fallback queued" in (e["detail"] or "")]
+    assert len(notes) == 1, rcs_message["history"]
+    fallback_id = notes[0].split("message ")[1].split()[0]
+    fallback = wait_status(api, fallback_id, "delivered")
+    assert fallback["status"] == "delivered", fallback
+    assert any(rcs_id in (e["detail"] or "") for e in fallback["history"])
+    sim.wait_idle()
+    texts = [m for m in sim.state.messages if not m["rcs"] and m["to"] == "+14155550124"]
+    assert len(texts) == 1 and texts[0]["payload"]["text"] == "Sale today: 50% off"

@@ -109,3 +109,30 @@ def settle_unconfirmed(ctx: Any, limit: int = 500) -> int:
                 "message_id": row.id, "status": "failed", "source": "worker", "error_code": "outcome_unknown",
                 "detail": f"{NEVER_CONFIRMED} before the validity period ended", "at": now} for row in done])
         return len(done)
+
+
+def fallback_from_feedback(ctx: Any, sandbox_id: str, message_id: str, error_code: str | None) -> str | None:
+    """Feedback says the recipient of RCS message ``message_id`` cannot take RCS: close it as failed
+    and queue its SMS fallback, once. Only the call that moves the message to ``failed`` queues it,
+    so duplicate feedback, or a send answer that already said so, queues nothing more."""
+    from types import SimpleNamespace
+
+    now = utcnow()
+    table = Message.__table__
+    with ctx.db.session() as session:
+        message = session.get(Message, message_id)
+        if message is None or message.sandbox_id != sandbox_id or message.channel != "rcs":
+            return None
+        config = session.get(ChannelConfiguration, message.channel_configuration_id)
+        moved = session.execute(update(table).where(
+            table.c.id == message_id, table.c.status.in_(("queued", "sending", "sent")))
+            .values(status="failed", error_code=(error_code or "rcs_unavailable")[:32],
+                    error_message="the recipient cannot take RCS", final_at=now, updated_at=now,
+                    lease_expires_at=None)).rowcount
+        if not moved:
+            return None
+        job = SimpleNamespace(id=message.id, sandbox_id=message.sandbox_id, to=message.to_number,
+                              content=message.content or {}, valid_until=message.valid_until,
+                              route=SimpleNamespace(fallback_configuration_id=getattr(
+                                  config, "fallback_configuration_id", None)))
+        return queue_fallback(session, job, SimpleNamespace(error_code=error_code), now)

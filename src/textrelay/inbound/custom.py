@@ -18,6 +18,7 @@ read by the credential's JSON-path mappings; a missing mapped field is a 400.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -174,6 +175,11 @@ async def _feedback(ctx: Any, info: WebhookInfo, mapping: FeedbackMapping, paylo
     if status == "rcs_unavailable":
         status = "undelivered"
         error_code = error_code or raw_status
+        if row is not None:  # the SMS fallback goes out, once (delivery.custom_route)
+            from textrelay.delivery import custom_route
+
+            await asyncio.get_running_loop().run_in_executor(
+                None, custom_route.fallback_from_feedback, ctx, info.sandbox_id, reference, str(error_code)[:32])
     receipt = receipts.Receipt(
         sandbox_id=info.sandbox_id, provider_message_id=known_id[:64], status=status, raw_status=raw_status[:40],
         error_code=str(error_code)[:32] if error_code not in (None, "") else None,
