@@ -13,7 +13,7 @@ the numbers of the slice that have any consent record (only those go through the
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table, and_, select, update
@@ -212,16 +212,26 @@ def _insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) VALUES "
     one = f"({', '.join([placeholder] * len(columns))})"
     names = [c.name for c in columns]
+    # Per-row values that need converting are mostly the slice's one timestamp: convert each once.
+    converted: dict[tuple[str, Any], Any] = {}
     params = []
     for row in rows:
         values = []
         for name in names:
             if name in constants:
                 values.append(constants[name])
+                continue
+            value = row[name]
+            process = processors[name]
+            if process is None or value is None:
+                values.append(value)
+            elif isinstance(value, datetime):
+                key = (name, value)
+                if key not in converted:
+                    converted[key] = process(value)
+                values.append(converted[key])
             else:
-                value = row[name]
-                process = processors[name]
-                values.append(process(value) if process is not None and value is not None else value)
+                values.append(process(value))
         params.append(tuple(values))
     # One executemany: psycopg pipelines it, SQLite loops in C.
     connection.exec_driver_sql(head + one, params)

@@ -109,11 +109,18 @@ def compile_template(source: str) -> Template:
         raise TemplateSyntax(exc.message or "invalid template", exc.lineno) from None
 
 
+@lru_cache(maxsize=1024)
+def _globals(template: Template) -> dict[str, Any]:
+    return dict(template.globals)
+
+
 def render(source: str, profile: Mapping[str, Any] | None) -> str:
     """``source`` rendered with ``profile``; raises a :class:`TemplateError` subclass on failure."""
     template = compile_template(source)
     try:
-        return template.render(profile=_Profile(profile or {}))
+        # Template.render() without copying the environment's globals for every message.
+        context = template.new_context({**_globals(template), "profile": _Profile(profile or {})}, shared=True)
+        return template.environment.concat(template.root_render_func(context))  # type: ignore[attr-defined]
     except TemplateError:
         raise
     except UndefinedError as exc:
