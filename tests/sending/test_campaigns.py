@@ -280,3 +280,28 @@ def test_campaign_on_an_rcs_configuration_is_refused_with_the_way_to_send_rcs(ap
     assert resp.status_code == 422
     assert resp.json()["errors"][0]["field"] == "channel_configuration"
     assert "POST /api/v1/messages" in resp.json()["errors"][0]["message"]
+
+
+def test_concurrent_uploads_to_one_campaign_number_members_without_gaps(api, service, configuration):
+    campaign = create_campaign(api)
+    barrier = threading.Barrier(3)
+    answers: list = []
+
+    def upload(part: int) -> None:
+        client = service.client()
+        csv = "phone,firstName\n" + "".join(f"{number(part * 1000 + i)},N\n" for i in range(1000))
+        barrier.wait()
+        answers.append(client.post(f"/api/v1/campaigns/{campaign['id']}/audience", data=csv.encode(),
+                                   headers={"Content-Type": "text/csv"}))
+
+    threads = [threading.Thread(target=upload, args=(p,)) for p in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [a.status_code for a in answers] == [200] * 3
+    with service.context.db.session() as session:
+        seqs = list(session.scalars(select(AudienceMember.seq).where(AudienceMember.campaign_id == campaign["id"])
+                                    .order_by(AudienceMember.seq)))
+    assert seqs == list(range(3000))
+    assert api.get(f"/api/v1/campaigns/{campaign['id']}").json()["audience_size"] == 3000

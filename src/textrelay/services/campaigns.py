@@ -410,21 +410,25 @@ class AudienceImport:
         rows, self._pending = self._pending, []
         rejected, self._pending_rejected = self._pending_rejected, 0
         with self.db.session() as session:
-            query = select(Campaign).where(Campaign.id == self.campaign_id)
-            if not self.db.is_sqlite:
-                query = query.with_for_update()
-            campaign = session.scalar(query)
-            if campaign is None:
-                raise NotFound(f"campaign {self.campaign_id} no longer exists")
-            _require_draft(campaign)
-            base = campaign.audience_size
-            for seq, row in enumerate(rows, start=base):
+            # Reserve the sequence numbers first, atomically: concurrent uploads to one campaign
+            # get disjoint ranges, and members stay numbered without gaps (expansion relies on it).
+            reserved = session.execute(
+                update(Campaign).where(Campaign.id == self.campaign_id, Campaign.status == "draft")
+                .values(audience_size=Campaign.audience_size + len(rows),
+                        audience_rejected=Campaign.audience_rejected + rejected)
+                .returning(Campaign.audience_size)).first()
+            if reserved is None:
+                campaign = session.get(Campaign, self.campaign_id)
+                if campaign is None:
+                    raise NotFound(f"campaign {self.campaign_id} no longer exists")
+                _require_draft(campaign)
+                raise Conflict("the campaign changed during the upload; try again")
+            size = reserved[0]
+            for seq, row in enumerate(rows, start=size - len(rows)):
                 row["seq"] = seq
             if rows:
                 session.execute(insert(AudienceMember), rows)
-            campaign.audience_size = base + len(rows)
-            campaign.audience_rejected = campaign.audience_rejected + rejected
-            self.report.audience_size = campaign.audience_size
+            self.report.audience_size = size
 
 
 def _require_draft(campaign: Campaign) -> None:
