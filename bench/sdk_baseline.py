@@ -29,11 +29,14 @@ async def run(url: str, account_sid: str, token: str, count: int, concurrency: i
             except Exception:
                 errors += 1
 
+    cpu = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     await http.close()
-    return {"messages": count, "seconds": elapsed, "per_second": count / elapsed, "errors": errors}
+    return {"messages": count, "seconds": elapsed, "per_second": count / elapsed, "errors": errors,
+            "cpu_us_per_message": 1e6 * cpu / count}
 
 
 def main() -> None:

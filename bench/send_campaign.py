@@ -152,7 +152,8 @@ def main() -> None:
                 ratio = (n / elapsed) / sdk["per_second"]
                 results["ratio_vs_sdk"] = round(ratio, 2)
                 print(f"(b) twilio SDK async, concurrency 64: {sdk['per_second']:,.0f}/s "
-                      f"({sdk['errors']} errors); textrelay/SDK = {ratio:.2f}x", flush=True)
+                      f"({sdk['errors']} errors, {sdk['cpu_us_per_message']:.0f} us CPU/message); "
+                      f"textrelay/SDK = {ratio:.2f}x", flush=True)
 
             m = min(args.callbacks, n)
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     port: int = 8000
     session_secret: str | None = None
     run_worker: bool = True
-    worker_batch_size: int = 200
+    worker_batch_size: int = 500
     worker_concurrency: int = 64
     worker_poll_interval: float = 0.2
     worker_lease_seconds: float = Field(

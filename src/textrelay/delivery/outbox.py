@@ -203,7 +203,7 @@ class Driver:
     def time(self, value: datetime | None) -> Any:
         if value is None or self.pg:
             return value
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     @staticmethod
     def parse_time(value: Any) -> datetime | None:
@@ -290,7 +290,9 @@ def _screen(session: Session, routes: Routes, rows: Sequence[Claimed], now: date
     sendable: list[tuple[Any, Route]] = []
     for row, route in candidates:
         reason = None
-        if not row.outcome_unknown and (row.sandbox_id, row.to_number) in with_record:
+        # A keyword reply (an opt-out confirmation) goes to the number that just opted out.
+        if not row.outcome_unknown and (row.sandbox_id, row.to_number) in with_record \
+                and not (row.content or {}).get("keyword_reply"):
             reason = consent.exclusion_reason(session, row.sandbox_id, row.to_number, row.sms_type,
                                               [route.sender] if route.sender else [])
         if reason:

@@ -9,10 +9,10 @@ import json
 from collections.abc import Collection
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 import aiohttp
 
@@ -48,6 +48,16 @@ def describe_error(code: str | int | None, fallback: str | None = None) -> str:
         return fallback or "unknown error"
     entry = error_table().get(str(code))
     return entry["message"] if entry else (fallback or f"Twilio error {code}")
+
+
+# Senders, callback URLs and validity periods repeat from message to message: encode each once.
+_quote_repeated = lru_cache(maxsize=4096)(quote_plus)
+
+
+def form_encode(params: list[tuple[str, str]]) -> bytes:
+    """``urlencode`` for create-message parameters (ASCII names), several times faster at volume."""
+    return "&".join(f"{name}={quote_plus(value) if name in ('To', 'Body') else _quote_repeated(value)}"
+                    for name, value in params).encode()
 
 
 def messaging_base_for(api_base_url: str) -> str:
@@ -109,7 +119,7 @@ class TwilioAccount:
     async def send(self, http: aiohttp.ClientSession, message: OutboundMessage,
                    timeout: float = 30.0) -> SendResult:
         """Create the message at Twilio. Never raises for provider or network trouble."""
-        data = urlencode(self.create_params(message)).encode()
+        data = form_encode(self.create_params(message))
         client_timeout = self._timeouts.get(timeout)
         if client_timeout is None:
             client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
