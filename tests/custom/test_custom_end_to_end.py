@@ -145,3 +145,22 @@ def test_rcs_feedback_saying_no_rcs_sends_the_sms_fallback_once(setup):
     sim.wait_idle()
     texts = [m for m in sim.state.messages if not m["rcs"] and m["to"] == "+14155550124"]
     assert len(texts) == 1 and texts[0]["payload"]["text"] == "Sale today: 50% off"
+
+
+def test_custom_inbound_stop_reply_is_sent_through_the_provider_once_even_when_retried(setup):
+    api, sim = setup["api"], setup["sim"]
+    body = json.dumps({"messageId": "in-retry-1", "from": "+14155550125", "to": "+14155550100", "text": "STOP",
+                       "receivedAt": "2026-01-01T00:00:00Z"}).encode()
+    headers = {"Content-Type": "application/json", "X-Signature": sign_body(HOOK_SECRET, body)}
+    answers = [requests.post(setup["hooks"]["inbound"], data=body, headers=headers, timeout=5) for _ in range(3)]
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    reply_ids = {a.json()["reply_message_id"] for a in answers}
+    assert len(reply_ids) == 1 and None not in reply_ids
+    assert api.get("/api/v1/consent/+14155550125").json()["status"] == "opted_out"
+    reply = wait_status(api, reply_ids.pop(), "delivered")
+    assert reply["status"] == "delivered", reply  # the opt-out confirmation is not held back by consent
+    assert reply["body"].startswith("You have been unsubscribed")
+    sim.wait_idle()
+    sent = [m for m in sim.state.messages if m["to"] == "+14155550125"]
+    assert len(sent) == 1
+    assert sent[0]["payload"]["from"] == "+14155550100" and sent[0]["payload"]["text"] == reply["body"]

@@ -10,7 +10,8 @@ read by the credential's JSON-path mappings; a missing mapped field is a 400.
 
 - inbound: message, profile number, request id, origin timestamp and inbound number; keywords,
   consent and the stored inbound message go through ``inbound.service`` exactly as for Twilio. The
-  answer is JSON: ``{"received": true, "reply": <text or null>}``.
+  reply is queued as an outbound message (``inbound.custom_replies``), once per inbound message. The
+  answer is JSON: ``{"received": true, "reply": <text or null>, "reply_message_id": <id or null>}``.
 - feedback: client reference (our message id), status (mapped through the status table), error
   code, and optionally the provider's message id; applied like a Twilio status callback (duplicates
   ignored, statuses never move backwards).
@@ -28,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
@@ -35,7 +37,7 @@ from textrelay.api.routes.hooks import BadRequest, WebhookInfo, load_webhook
 from textrelay.domain import jsonpath
 from textrelay.domain.numbers import normalize_e164, normalize_inbound_number
 from textrelay.errors import Forbidden, ValidationFailed
-from textrelay.inbound import service
+from textrelay.inbound import custom_replies, service
 from textrelay.services import custom_credentials, webhook_secrets
 from textrelay.services.custom_credentials import FeedbackMapping, InboundMapping
 from textrelay.store.models import Credential, Message, utcnow
@@ -147,7 +149,25 @@ async def _inbound(ctx: Any, info: WebhookInfo, mapping: InboundMapping, payload
         with ctx.db.session() as session:
             route = service.resolve_route(session, info.vendor, info.credential_id, info.id, to_number)
     outcome = await service.receive(ctx, route, message)
-    return JSONResponse({"received": True, "reply": outcome.reply})
+    answer: dict[str, Any] = {"received": True, "reply": outcome.reply}
+    if outcome.reply:
+        # A custom provider sends no reply itself: queue it as a message, once per inbound message.
+        answer["reply_message_id"] = await asyncio.get_running_loop().run_in_executor(
+            None, _queue_reply, ctx, route.sandbox_id, info.credential_id, outcome.inbound_id, from_number,
+            to_number, outcome.reply)
+    return JSONResponse(answer)
+
+
+def _queue_reply(ctx: Any, sandbox_id: str, credential_id: str, inbound_id: str, to: str, inbound_number: str,
+                 text: str) -> str | None:
+    try:
+        with ctx.db.session() as session:
+            message_id, _why = custom_replies.queue_reply(session, sandbox_id, credential_id, inbound_id, to,
+                                                          inbound_number, text)
+            return message_id
+    except IntegrityError:  # a concurrent retry of the same inbound request queued it first
+        with ctx.db.session() as session:
+            return custom_replies.queued_reply(session, sandbox_id, inbound_id)
 
 
 async def _feedback(ctx: Any, info: WebhookInfo, mapping: FeedbackMapping, payload: Any) -> Response:
