@@ -170,6 +170,13 @@ def check_store(settings: Settings, plans: list[tuple[str, list[str]]]) -> list[
     return problems
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc), to report cost per request
+    independently of whatever else the machine is running."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
@@ -206,7 +213,9 @@ def main() -> int:
     try:
         asyncio.run(wait_ready(base))
         url = f"{base}/hooks/twilio/{hook_id}"
+        server_cpu = cpu_seconds(server.pid)
         latencies, errors, elapsed, statuses = asyncio.run(run_load(url, plans, args.concurrency))
+        server_cpu = cpu_seconds(server.pid) - server_cpu
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -221,6 +230,9 @@ def main() -> int:
     print(f"throughput   {rate:.0f} requests/s")
     print(f"latency ms   p50 {percentile(ms, 50):.1f}  p90 {percentile(ms, 90):.1f}  "
           f"p99 {percentile(ms, 99):.1f}  max {max(ms):.1f}  mean {statistics.fmean(ms):.1f}")
+    print(f"server CPU   {server_cpu:.2f} s = {server_cpu / len(latencies) * 1e6:.0f} us per request "
+          f"(one core: at most {len(latencies) / server_cpu:.0f} requests/s)")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (other processes share them)")
     print(f"errors       {errors}  statuses {statuses}")
     print(f"consent      {'exactly right' if not problems else f'{len(problems)} problems'}")
     for line in problems[:10]:

@@ -54,10 +54,18 @@ def _required(form: dict[str, str], *names: str) -> str:
     raise BadInbound.field(names[0], "field required")
 
 
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
 @lru_cache(maxsize=65536)
 def _number(value: str, field: str, inbound: bool) -> str:
     """E.164 (or a short code for our own numbers) when it parses; else the address as given
-    (channel prefixes such as ``rcs:`` and other odd addresses are kept, never a 500)."""
+    (channel prefixes such as ``rcs:`` and other odd addresses are kept, never a 500).
+
+    Twilio sends E.164 already; that form is taken as is (full parsing costs more than the rest
+    of the request)."""
+    if _E164.match(value):
+        return value
     try:
         return normalize_inbound_number(value, field) if inbound else normalize_e164(value, field)
     except ValidationFailed:

@@ -24,10 +24,11 @@ def install(app: FastAPI) -> None:
     app.include_router(consent_routes.router)
     app.include_router(inbound_messages_routes.router)
     app.include_router(events_routes.router)
-    app.add_middleware(TwilioInboundFastPath)
     app.include_router(channel_configurations_routes.router)
     app.include_router(messages_routes.router)
     app.include_router(campaigns_routes.router)
     web.install(app)
     app.include_router(inbound_pages.router)
     app.include_router(sending_pages.router)
+    # Last, so it is outermost: the inbound hot path skips the other middleware.
+    app.add_middleware(TwilioInboundFastPath)
