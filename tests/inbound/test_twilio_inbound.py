@@ -196,3 +196,9 @@ def test_inbound_messages_are_listed_with_filters(line, api):
     assert rest["next_cursor"] is None
     bad = api.get("/api/v1/inbound-messages", params={"category": "nonsense"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.category"
+
+
+def test_nul_characters_in_addresses_are_dropped_not_a_500(line, api):
+    resp = line.text("HELP", "+1415555\x000188", OptOutType="\x00")
+    assert resp.status_code == 200, resp.text
+    assert inbound(api)[0]["from"] == "+14155550188"

@@ -46,7 +46,7 @@ def twiml(reply: str | None) -> Response:
 
 def _required(form: dict[str, str], *names: str) -> str:
     for name in names:
-        value = (form.get(name) or "").strip()
+        value = (form.get(name) or "").replace("\x00", "").strip()
         if value:
             if len(value) > MAX_ID_CHARS:
                 raise BadInbound.field(name, f"longer than {MAX_ID_CHARS} characters")
@@ -81,7 +81,8 @@ def _media(form: dict[str, str]) -> list[dict[str, str]]:
     for index in range(count):
         url = form.get(f"MediaUrl{index}")
         if url:
-            media.append({"url": url[:2000], "content_type": (form.get(f"MediaContentType{index}") or "")[:100]})
+            media.append({"url": url.replace("\x00", "")[:2000],
+                          "content_type": (form.get(f"MediaContentType{index}") or "").replace("\x00", "")[:100]})
     return media
 
 
@@ -90,7 +91,7 @@ def parse(form: dict[str, str]) -> service.Inbound:
     from_number = _number(_required(form, "From"), "From", inbound=False)
     to_number = _number(_required(form, "To"), "To", inbound=True)
     body = (form.get("Body") or "").replace("\x00", "")
-    opt_out_type = (form.get("OptOutType") or "").strip() or None
+    opt_out_type = (form.get("OptOutType") or "").replace("\x00", "").strip() or None
     return service.Inbound(provider_message_id=sid, from_number=from_number, to_number=to_number, body=body,
                            media=_media(form), provider_keyword=opt_out_type)
 

@@ -15,7 +15,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from textrelay.domain.numbers import normalize_e164, normalize_sender
 from textrelay.errors import ValidationFailed
+from textrelay.services.webhooks import NoNul
 from textrelay.store.models import Consent, ConsentEvent, ConsentSenderBlock, Sandbox, new_id, utcnow
 
 OPTED_IN = "opted_in"
@@ -193,9 +194,9 @@ class ConsentSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     status: Literal["opted_in", "opted_out", "pending"]
-    sender_number: str | None = Field(default=None, max_length=32,
-                                      description="The sender the change concerns (opt-outs block it).")
-    detail: str | None = Field(default=None, max_length=500, description="Why, for the history.")
+    sender_number: Annotated[str | None, NoNul] = Field(
+        default=None, max_length=32, description="The sender the change concerns (opt-outs block it).")
+    detail: Annotated[str | None, NoNul] = Field(default=None, max_length=500, description="Why, for the history.")
 
 
 def number_of(value: str, field: str = "number") -> str:
@@ -352,7 +353,7 @@ class ConsentImport:
         if current is not None and current.status == status and current.sender_number == sender:
             self.counts["unchanged"] += 1
             return
-        detail = (row.get("detail") or "").strip()[:500] or "CSV import"
+        detail = (row.get("detail") or "").replace("\x00", "").strip()[:500] or "CSV import"
         record(self.session, self.sandbox.id, phone, status, "import", sender=sender, detail=detail)
         self.counts["changed"] += 1
         if self.counts["changed"] % 500 == 0:

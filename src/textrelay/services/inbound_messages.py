@@ -42,6 +42,10 @@ def _utc(value: datetime) -> datetime:
 
 def list_page(session: Session, sandbox: Sandbox, filters: Filters, limit: int,
               cursor: str | None) -> tuple[list[InboundMessage], str | None]:
+    for name, param in (("from_number", "from"), ("to_number", "to"), ("category", "category"),
+                        ("consent_change", "consent_change"), ("text", "q")):
+        if "\x00" in (getattr(filters, name) or ""):
+            raise ValidationFailed.field(f"query.{param}", "must not contain NUL characters")
     q = select(InboundMessage).where(InboundMessage.sandbox_id == sandbox.id)
     if filters.from_number:
         q = q.where(InboundMessage.from_number == _number(filters.from_number))

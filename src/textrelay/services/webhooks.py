@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -91,8 +91,16 @@ MAX_KEYWORD_CHARS = 40
 MAX_REPLY_CHARS = 1500
 DEFAULT_REVOCATION_REPLY = "To stop receiving messages from this number, reply {keyword}."
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Reply = Annotated[str, StringConstraints(max_length=MAX_REPLY_CHARS)]
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL, and no reply or name needs one.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul]
+Reply = Annotated[str, StringConstraints(max_length=MAX_REPLY_CHARS), NoNul]
 KeywordList = Annotated[list[Annotated[str, StringConstraints(max_length=MAX_KEYWORD_CHARS)]],
                         Field(max_length=MAX_KEYWORDS_PER_CATEGORY)]
 
@@ -125,9 +133,9 @@ class Replies(_Strict):
 class WebhookCreate(_Strict):
     name: Name
     type: Literal["inbound", "feedback"]
-    credential_id: str = Field(min_length=1, max_length=32)
-    sender_number: str | None = Field(default=None, max_length=32,
-                                      description="Only messages to this number (E.164 or short code).")
+    credential_id: Annotated[str, NoNul] = Field(min_length=1, max_length=32)
+    sender_number: Annotated[str | None, NoNul] = Field(
+        default=None, max_length=32, description="Only messages to this number (E.164 or short code).")
     keywords: Keywords | None = None
     replies: Replies | None = None
     default_reply: Reply | None = None
@@ -140,7 +148,7 @@ class WebhookCreate(_Strict):
 
 class WebhookUpdate(_Strict):
     name: Name | None = None
-    sender_number: str | None = Field(default=None, max_length=32)
+    sender_number: Annotated[str | None, NoNul] = Field(default=None, max_length=32)
     keywords: Keywords | None = None
     replies: Replies | None = None
     default_reply: Reply | None = None
