@@ -68,7 +68,9 @@ async def _line_chunks(request: Request) -> AsyncIterator[list[str]]:
         yield lines
 
 
-@router.post("/import")
+@router.post("/import", openapi_extra={"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string"},
+                 "example": "phone_number,status,sender_number,detail\n+14155550199,opted_out,,paper form\n"}}}})
 async def import_consent(request: Request, session: SessionDep, sandbox: SandboxDep,
                          _admin: AdminDep) -> dict[str, Any]:
     """Body: CSV text (``text/csv``) with ``phone_number`` and ``status`` columns, optionally
