@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from sqlalchemy import event as sa_event
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -114,8 +115,16 @@ def enqueue(session: Session, sandbox_id: str, event_type: str, data: dict[str, 
         return None
     row = EventDelivery(sandbox_id=sandbox_id, type=event_type, payload=data, next_attempt_at=utcnow())
     session.add(row)
-    _wake()
+    # Wake the dispatchers once the row is visible to them, not before.
+    if not session.info.get("events_wake"):
+        session.info["events_wake"] = True
+        sa_event.listen(session, "after_commit", _after_commit, once=True)
     return row
+
+
+def _after_commit(session: Session) -> None:
+    session.info.pop("events_wake", None)
+    _wake()
 
 
 def get_destination(session: Session, sandbox: Sandbox) -> EventDestination:
