@@ -12,7 +12,7 @@ the numbers of the slice that have any consent record (only those go through the
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -133,6 +133,10 @@ def _render(campaign: Any, config: ChannelConfiguration, members: list[Any],
     }
     messages: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    # Time-ordered ids (like UUIDv7): each slice appends to the primary key's index instead of
+    # writing all over it. Milliseconds, 48 random bits per slice, then a serial number.
+    prefix = f"{int(now.timestamp() * 1000):012x}{secrets.randbits(48):012x}"
+    serial = 0
     for member in members:
         number = member.phone_number
         problem = broken
@@ -156,7 +160,8 @@ def _render(campaign: Any, config: ChannelConfiguration, members: list[Any],
                            f"at most {MAX_BODY_CHARACTERS}")
             elif not text.strip() and not media:
                 problem = "the message is empty after personalisation"
-        message_id = uuid.uuid4().hex
+        message_id = f"{prefix}{serial:08x}"
+        serial += 1
         row = {"id": message_id, "to_number": number, "body": text, "segments": info.segments,
                "encoding": info.encoding}
         if problem is not None:

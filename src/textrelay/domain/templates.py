@@ -21,6 +21,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import new_context
 from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = ["MissingVariable", "TemplateError", "TemplateSyntax", "UnsafeTemplate", "compile_template",
@@ -119,7 +120,8 @@ def render(source: str, profile: Mapping[str, Any] | None) -> str:
     template = compile_template(source)
     try:
         # Template.render() without copying the environment's globals for every message.
-        context = template.new_context({**_globals(template), "profile": _Profile(profile or {})}, shared=True)
+        context = new_context(template.environment, template.name, template.blocks,
+                              {**_globals(template), "profile": _Profile(profile or {})}, shared=True)
         return template.environment.concat(template.root_render_func(context))  # type: ignore[attr-defined]
     except TemplateError:
         raise
