@@ -61,3 +61,12 @@ def test_cli_edits_webhooks_sets_imports_exports_consent_and_lists_inbound(cli, 
     service.process_batch(context, [(route, service.Inbound("SM" + "1" * 32, "+14155550199", "+14155550100",
                                                             "HELP"))])
     assert "HELP" in cli("inbound", "list", "--category", "help")
+
+
+def test_cli_sets_the_events_destination_and_shows_the_secret_once(cli):
+    out = cli("inbound", "forward", "https://journeys.example.test/sms")
+    assert "forwarding inbound.received, consent.changed to https://journeys.example.test/sms" in out
+    assert "shown once" in out
+    shown = cli("inbound", "forward")
+    assert '"url": "https://journeys.example.test/sms"' in shown and "shown_once" not in shown
+    assert "events" in cli("inbound", "forward", "https://x.test", "--events", "nope", code=1)

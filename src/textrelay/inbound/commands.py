@@ -210,3 +210,45 @@ def inbound_list(
         return table
 
     console.print(_run(work))
+
+
+@inbound_app.command("forward")
+def inbound_forward(
+    url: Annotated[str | None, typer.Argument(help="Where to POST events; omit to show the current setting.")]
+    = None,
+    secret: Annotated[str | None, typer.Option(help="Signing secret (16+ characters); generated if omitted "
+                                               "on first set, kept otherwise.")] = None,
+    events: Annotated[str, typer.Option(help="Comma-separated: inbound.received, consent.changed.")]
+    = "inbound.received,consent.changed",
+    disable: Annotated[bool, typer.Option(help="Keep the destination but stop forwarding.")] = False,
+    sandbox: Sandbox = "prod",
+) -> None:
+    """Forward inbound messages and consent changes to a URL (signed with HMAC-SHA256, retried)."""
+    from pydantic import ValidationError
+
+    from textrelay.cli import console, err
+    from textrelay.inbound import events as events_out
+
+    if url is None:
+        view = _run(lambda ctx, session: events_out.destination_view(
+            events_out.get_destination(session, _box(session, sandbox)), _box(session, sandbox)))
+        console.print_json(json.dumps(view))
+        return
+    try:
+        data = events_out.DestinationSet(url=url, secret=secret, enabled=not disable,  # type: ignore[arg-type]
+                                         events=[e.strip() for e in events.split(",") if e.strip()])
+    except ValidationError as exc:
+        for error in exc.errors():
+            err.print(f"[red]error:[/red] {'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
+        raise typer.Exit(1) from None
+
+    def work(ctx: Any, session: Any) -> dict[str, Any]:
+        box = _box(session, sandbox)
+        row, generated = events_out.set_destination(session, ctx.keyring, box, data)
+        return events_out.destination_view(row, box, generated)
+
+    view = _run(work)
+    console.print(f"forwarding {', '.join(view['events'])} to {view['url']}"
+                  + ("" if view["enabled"] else " (disabled)"))
+    if view.get("secret_shown_once"):
+        console.print(f"signing secret (shown once): {view['secret']}")
