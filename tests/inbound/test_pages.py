@@ -81,3 +81,16 @@ def test_pages_need_a_signed_in_user(service):
     for path in ("/ui/webhooks", "/ui/consent", "/ui/inbound"):
         resp = anonymous.get(path)
         assert resp.url.split("?")[0].endswith("/ui/login"), path
+
+
+def test_webhooks_page_sets_the_events_destination_and_shows_the_secret_once(ui, api):
+    saved = ui.post("/ui/webhooks/events", {"url": "https://journeys.example.test/in", "secret": "",
+                                            "event.consent.changed": "1", "enabled": "1"},
+                    csrf=ui.token("/ui/webhooks"))
+    assert "Signing secret, shown once" in saved.text
+    destination = api.get("/api/v1/events/destination").json()
+    assert destination["url"] == "https://journeys.example.test/in"
+    assert destination["events"] == ["consent.changed"]
+    assert "shown once" not in ui.get("/ui/webhooks").text
+    bad = ui.post("/ui/webhooks/events", {"url": "not a url"}, csrf=ui.token("/ui/webhooks"))
+    assert "were not saved" in bad.text and "url" in bad.text

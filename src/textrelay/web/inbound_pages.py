@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile
 from textrelay.api.deps import public_base_url
 from textrelay.domain.keywords import CATEGORIES
 from textrelay.errors import NotFound, TextrelayError, ValidationFailed
+from textrelay.inbound import events
 from textrelay.services import consent, inbound_messages, webhooks
 from textrelay.store.models import Credential
 from textrelay.web.render import PageNotFound, redirect, render
@@ -48,7 +49,32 @@ def webhooks_page(request: Request) -> HTMLResponse:
         base = public_base_url(request)
         items = [webhooks.view(h, session.get(Credential, h.credential_id), base)
                  for h in webhooks.list_all(session, sandbox)]
-    return render(request, "webhooks_list.html", items=items, labels=CATEGORY_LABELS)
+        try:
+            destination: dict[str, Any] | None = events.destination_view(
+                events.get_destination(session, sandbox), sandbox)
+        except NotFound:
+            destination = None
+    return render(request, "webhooks_list.html", items=items, labels=CATEGORY_LABELS, destination=destination,
+                  event_types=events.EVENT_TYPES)
+
+
+@router.post("/webhooks/events")
+def events_destination_save(request: Request, form: CsrfForm) -> RedirectResponse:
+    """Events out: where inbound messages and consent changes are forwarded."""
+    ctx = request.app.state.context
+    chosen = [t for t in events.EVENT_TYPES if form.get(f"event.{t}")]
+    try:
+        data = events.DestinationSet.model_validate({"url": form.get("url", ""), "events": chosen,
+                                                     "secret": form.get("secret") or None,
+                                                     "enabled": bool(form.get("enabled"))})
+        with ctx.db.session() as session:
+            sandbox = current_sandbox(request, session)
+            _row, generated = events.set_destination(session, ctx.keyring, sandbox, data)
+    except (ValidationError, TextrelayError) as exc:
+        flash(request, "Events were not saved: " + "; ".join(f"{k}: {v}" for k, v in _errors(exc).items()), "error")
+        return redirect("/ui/webhooks")
+    flash(request, "Events destination saved." + (f" Signing secret, shown once: {generated}" if generated else ""))
+    return redirect("/ui/webhooks")
 
 
 def _webhook_form(request: Request, view: dict[str, Any], values: dict[str, str] | None = None,
