@@ -52,8 +52,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def count(db: Path, status: str) -> int:
+def count(db: Path, status: str | None) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        if status is None:
+            return conn.execute("SELECT count(*) FROM messages").fetchone()[0]
         return conn.execute("SELECT count(*) FROM messages WHERE status = ?", (status,)).fetchone()[0]
 
 
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--callbacks", type=int, default=50_000)
     parser.add_argument("--skip-sdk", action="store_true")
+    parser.add_argument("--trace", action="store_true", help="print the outbox's progress every second")
     parser.add_argument("--profile", help="py-spy record (GIL samples, raw format) the serve process into this file")
     parser.add_argument("--profile-phase", choices=("campaign", "callbacks"), default="campaign")
     args = parser.parse_args()
@@ -124,10 +127,16 @@ def main() -> None:
             api.post(f"{base}/api/v1/campaigns/{campaign_id}/start").raise_for_status()
             peak_rss = 0
             sent = 0
+            last_trace = started
             while sent < n:
                 time.sleep(0.25)
                 peak_rss = max(peak_rss, rss_kb(serve.pid, "VmRSS"))
                 sent = count(db, "sent")
+                if args.trace and time.perf_counter() - last_trace >= 1:
+                    last_trace = time.perf_counter()
+                    print(f"  t={last_trace - started:5.1f}s created={count(db, None)} queued={count(db, 'queued')} "
+                          f"sending={count(db, 'sending')} sent={sent} cpu={cpu_seconds(serve.pid) - cpu_before:.1f}s",
+                          flush=True)
                 if time.perf_counter() - started > 1800:
                     raise RuntimeError(f"only {sent} of {n} sent after 30 minutes")
             elapsed = time.perf_counter() - started
@@ -136,6 +145,10 @@ def main() -> None:
                 profiler.send_signal(2)
                 profiler.wait(timeout=60)
             peak_rss = max(peak_rss, rss_kb(serve.pid, "VmHWM"))
+            if args.trace:
+                for line in requests.get(base + "/metrics", timeout=10).text.splitlines():
+                    if line.startswith("textrelay_worker_store_seconds_") and ("_sum" in line or "_count" in line):
+                        print("  " + line)
             results["campaign"] = {"seconds": round(elapsed, 2), "per_second": round(n / elapsed),
                                    "peak_rss_mb": round(peak_rss / 1024, 1), "serve_cpu_seconds": round(serve_cpu, 2),
                                    "serve_cpu_us_per_message": round(1e6 * serve_cpu / n)}

@@ -15,16 +15,17 @@ configuration (no way to send → ``failed``), and rate limits (a slot in the fu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -48,14 +49,19 @@ from textrelay.store.models import (
 )
 
 log = logging.getLogger("textrelay.delivery")
+T = TypeVar("T")
 
 messages = Message.__table__
 events = MessageEvent.__table__
 FINAL = ("sent", "delivered", "undelivered", "failed", "excluded", "canceled", "read")
 
 # ---------------------------------------------------------------------------------------------
-# Where the store's work runs. SQLite has one writer: every delivery write in a process goes
-# through one thread, so the worker and the receipt writer never wait on each other's locks.
+# Where the store's work runs. PostgreSQL: a small thread pool, so network round trips never block
+# the event loop. SQLite: in the event loop's own thread. Its statements take microseconds per
+# row, and a separate thread would cost more than it saves: the sqlite3 module hands the GIL back
+# and forth on every row it steps through, and each hand-back waits for the busy event loop
+# (measured: store steps 2-3x slower, 15% more CPU per message). One thread also means the
+# worker and the receipt writer never wait on each other's write locks.
 
 _executors: dict[int, ThreadPoolExecutor] = {}
 
@@ -63,9 +69,16 @@ _executors: dict[int, ThreadPoolExecutor] = {}
 def executor(db: Database) -> ThreadPoolExecutor:
     pool = _executors.get(id(db))
     if pool is None:
-        pool = ThreadPoolExecutor(max_workers=1 if db.is_sqlite else 4, thread_name_prefix="textrelay-db")
+        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="textrelay-db")
         _executors[id(db)] = pool
     return pool
+
+
+async def run(db: Database, fn: Callable[..., T], *args: Any) -> T:
+    """Run a store step of the delivery machinery (see above for where)."""
+    if db.is_sqlite:
+        return fn(*args)
+    return await asyncio.get_running_loop().run_in_executor(executor(db), fn, *args)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 3, 
         "read": 4}
 FINAL = {"delivered", "undelivered", "failed", "canceled", "read"}
 MAX_BATCH = 2000
+GATHER_SECONDS = 0.002
 UNMATCHED_KEEP = timedelta(days=2)
 
 messages = outbox.messages
@@ -156,15 +157,18 @@ def _apply(sql: outbox.Driver, receipts: Sequence[Receipt]) -> list[Receipt]:
 def apply_unmatched(ctx: Context) -> int:
     """Apply receipts kept aside whose provider id now belongs to a message; forget old ones."""
     with ctx.db.session() as session:
-        rows = list(session.execute(select(unmatched_table).where(
-            unmatched_table.c.provider_message_id.in_(
-                select(messages.c.provider_message_id).where(
-                    messages.c.provider_message_id.in_(select(unmatched_table.c.provider_message_id)))))
-            .order_by(unmatched_table.c.id).limit(MAX_BATCH)))
+        kept = list(session.execute(select(unmatched_table).order_by(unmatched_table.c.id).limit(MAX_BATCH)))
+        if not kept:
+            return 0
+        sql = outbox.Driver(session)
+        sids = list({r.provider_message_id for r in kept})
+        known = {row[0] for row in sql.execute(
+            f"SELECT provider_message_id FROM messages WHERE provider_message_id IN ({sql.marks(len(sids))})", sids)}
+        rows = [r for r in kept if r.provider_message_id in known]
         if rows:
-            _apply(outbox.Driver(session), [Receipt(r.sandbox_id, r.provider_message_id, r.status, None, r.error_code,
-                                     twilio.describe_error(r.error_code) if r.error_code else None, None,
-                                     r.received_at) for r in rows])
+            _apply(sql, [Receipt(r.sandbox_id, r.provider_message_id, r.status, None, r.error_code,
+                                 twilio.describe_error(r.error_code) if r.error_code else None, None,
+                                 r.received_at) for r in rows])
             session.execute(delete(unmatched_table).where(unmatched_table.c.id.in_([r.id for r in rows])))
         session.execute(delete(unmatched_table).where(unmatched_table.c.received_at < utcnow() - UNMATCHED_KEEP))
         return len(rows)
@@ -189,15 +193,15 @@ class ReceiptWriter:
         await future
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        pool = outbox.executor(self.ctx.db)
         while True:
             await self.wake.wait()
             self.wake.clear()
             while self.pending:
+                # Let requests already read join this batch (the store may run in this very thread).
+                await asyncio.sleep(GATHER_SECONDS)
                 batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
                 try:
-                    await loop.run_in_executor(pool, apply, self.ctx, [r for r, _ in batch])
+                    await outbox.run(self.ctx.db, apply, self.ctx, [r for r, _ in batch])
                 except Exception as exc:
                     log.exception("storing %d receipt(s) failed", len(batch))
                     for _, future in batch:

@@ -7,7 +7,6 @@ sent again. The lookup itself failed → ask again later; the message keeps ``ou
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -48,8 +47,7 @@ async def look_up(ctx: Context, http: aiohttp.ClientSession, job: outbox.Job, me
         return Lookup()
     sids = [item.get("sid") for item in found if item.get("sid")]
     # The same text to the same number may be another message of ours: skip sids we already hold.
-    loop = asyncio.get_running_loop()
-    taken = await loop.run_in_executor(outbox.executor(ctx.db), outbox.known_provider_ids, ctx, sids, job.id)
+    taken = await outbox.run(ctx.db, outbox.known_provider_ids, ctx, sids, job.id)
     for sid in sids:
         if sid not in taken:
             return Lookup(provider_message_id=sid)

@@ -20,14 +20,18 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from prometheus_client import Histogram
 
 from textrelay.delivery import custom_route, dispatcher, outbox, receipts
 from textrelay.services.context import Context
 
 log = logging.getLogger("textrelay.delivery")
+STORE_SECONDS = Histogram("textrelay_worker_store_seconds", "Time the delivery worker's store steps take",
+                          ["step"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 
 FLUSH_INTERVAL = 0.02  # seconds a result may wait for others to share its transaction
 HOUSEKEEPING_INTERVAL = 1.0
+SETTLE_INTERVAL = 60.0
 
 
 class Worker:
@@ -57,7 +61,16 @@ class Worker:
         self._campaigns: Any = None
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(outbox.executor(self.ctx.db), fn, *args)
+        name = getattr(fn, "__name__", "call")
+
+        def timed() -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                STORE_SECONDS.labels(name).observe(time.perf_counter() - started)
+
+        return await outbox.run(self.ctx.db, timed)
 
     async def start(self) -> Worker:
         connector = aiohttp.TCPConnector(limit=self.concurrency * 2, limit_per_host=0, keepalive_timeout=30,
@@ -159,10 +172,14 @@ class Worker:
             self._room.set()
 
     async def _housekeeping_loop(self) -> None:
+        settled_at = 0.0
         while not self._stopping.is_set():
             try:
                 await self.db(receipts.apply_unmatched, self.ctx)
-                await self.db(custom_route.settle_unconfirmed, self.ctx)
+                # Validity periods are minutes to hours long: looking for lapsed ones each minute is plenty.
+                if time.monotonic() - settled_at >= SETTLE_INTERVAL:
+                    settled_at = time.monotonic()
+                    await self.db(custom_route.settle_unconfirmed, self.ctx)
                 module = self._campaign_module()
                 if module is not None and hasattr(module, "finish_campaigns"):
                     await self._call(module.finish_campaigns, self.ctx)
