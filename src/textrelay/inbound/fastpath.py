@@ -72,8 +72,26 @@ class TwilioInboundFastPath:
             if not message.get("more_body"):
                 break
         form = hooks.parse_form(b"".join(chunks))
-        request = Request(scope)
-        if not validate_signature(info.signing_secret, hooks.signed_url(request), form,
-                                  request.headers.get("x-twilio-signature")):
+        if not validate_signature(info.signing_secret, _signed_url(ctx, scope), form,
+                                  _header(scope, b"x-twilio-signature")):
             return problem(403, "Forbidden", "the X-Twilio-Signature header is missing or wrong")
         return await inbound_twilio.handle(ctx, info, form)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _signed_url(ctx: Any, scope: dict[str, Any]) -> str:
+    """The URL Twilio signed. With a configured public URL that is plain concatenation; otherwise
+    ``hooks.signed_url`` rebuilds it from the request (proxy headers when trusted)."""
+    from textrelay.api.routes import hooks
+
+    base = ctx.settings.public_url
+    if not base:
+        return hooks.signed_url(Request(scope))
+    query = scope.get("query_string", b"")
+    return base.rstrip("/") + scope["path"] + ("?" + query.decode("latin-1") if query else "")
