@@ -2,8 +2,9 @@
 
 Templates are written by admins and developers; profile values are data. So:
 
-- the environment is sandboxed (no attribute access to internals such as ``__class__``), and
-  ``*``/``**`` are capped so a template cannot build a gigabyte string;
+- the environment is sandboxed (no attribute access to internals such as ``__class__``),
+  ``*``/``**`` are capped so a template cannot build a gigabyte string, and a template cannot run
+  without bound: no macros, no loops inside loops, ``range()`` at most 10,000 steps per message;
 - a variable the profile lacks is an error (``StrictUndefined``), never an empty string sent;
 - autoescape is off (an SMS is plain text, not HTML);
 - a profile value is printed as it is: a value that itself contains ``{{ ... }}`` is text, it is
@@ -16,10 +17,11 @@ The profile is exposed as ``profile``: ``Hi {{profile.firstName}}``,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import new_context
 from jinja2.sandbox import SandboxedEnvironment
@@ -101,10 +103,45 @@ _ENV = _Environment(undefined=_Missing, autoescape=False, keep_trailing_newline=
                     cache_size=0)
 
 
+def _budgeted_range(*args: int) -> range:
+    """``range`` that draws on the render's iteration budget, so loops cannot spin for minutes."""
+    values = range(*args)
+    budget = _BUDGET.get(None)
+    if budget is not None:
+        budget[0] -= len(values)
+        if budget[0] < 0:
+            raise SecurityError(f"range() would loop more than {MAX_RANGE_ITERATIONS} times in one message")
+    return values
+
+
+_ENV.globals["range"] = _budgeted_range
+_BUDGET: ContextVar[list[int]] = ContextVar("textrelay_template_budget")
+MAX_RANGE_ITERATIONS = 10_000
+# What a message template has no use for, and what would let one template run without bound:
+# macros (recursion), loops inside loops, and loading other templates.
+_FORBIDDEN = {nodes.Macro: "macro", nodes.CallBlock: "call", nodes.Include: "include", nodes.Extends: "extends",
+              nodes.Import: "import", nodes.FromImport: "from ... import"}
+
+
+def _check_shape(tree: nodes.Template) -> None:
+    for kind, what in _FORBIDDEN.items():
+        node = next(tree.find_all(kind), None)
+        if node is not None:
+            raise TemplateSyntax(f"'{{% {what} %}}' is not allowed in a message template", node.lineno)
+    for loop in tree.find_all(nodes.For):
+        if loop.recursive:
+            raise TemplateSyntax("recursive loops are not allowed in a message template", loop.lineno)
+        for part in loop.body:
+            inner = part if isinstance(part, nodes.For) else next(part.find_all(nodes.For), None)
+            if inner is not None:
+                raise TemplateSyntax("loops inside loops are not allowed in a message template", inner.lineno)
+
+
 @lru_cache(maxsize=1024)
 def compile_template(source: str) -> Template:
     """The compiled template (cached per source text), or :class:`TemplateSyntax`."""
     try:
+        _check_shape(_ENV.parse(source))
         return _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise TemplateSyntax(exc.message or "invalid template", exc.lineno) from None
@@ -118,6 +155,7 @@ def _globals(template: Template) -> dict[str, Any]:
 def render(source: str, profile: Mapping[str, Any] | None) -> str:
     """``source`` rendered with ``profile``; raises a :class:`TemplateError` subclass on failure."""
     template = compile_template(source)
+    token = _BUDGET.set([MAX_RANGE_ITERATIONS])
     try:
         # Template.render() without copying the environment's globals for every message.
         context = new_context(template.environment, template.name, template.blocks,
@@ -131,8 +169,10 @@ def render(source: str, profile: Mapping[str, Any] | None) -> str:
         raise UnsafeTemplate(str(exc)) from None
     except TemplateSyntaxError as exc:
         raise TemplateSyntax(exc.message or "invalid template", exc.lineno) from None
-    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError, RecursionError) as exc:
         raise UnsafeTemplate(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        _BUDGET.reset(token)
 
 
 def uses_variables(source: str) -> bool:
