@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +26,7 @@ from textrelay.domain.segments import MAX_BODY_CHARACTERS, SegmentInfo, count_se
 from textrelay.errors import NotFound, ValidationFailed
 from textrelay.services import channel_configurations as configs
 from textrelay.services import consent
-from textrelay.store.models import ChannelConfiguration, Credential, Message, MessageEvent, Sandbox, new_id, utcnow
+from textrelay.store.models import ChannelConfiguration, Credential, Message, MessageEvent, Sandbox, utcnow
 
 STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed", "excluded", "canceled", "read")
 FINAL_STATUSES = ("delivered", "undelivered", "failed", "excluded", "canceled", "read")
@@ -124,6 +125,12 @@ def _recipient(config: ChannelConfiguration, to: str | None, profile: dict[str, 
     return normalize_e164(str(value), f"profile.{field}")
 
 
+def ordered_id(now: datetime) -> str:
+    """A message id that sorts by creation time (like UUIDv7: milliseconds, then 80 random bits), so
+    new rows append to the primary key's index instead of landing all over it."""
+    return f"{int(now.timestamp() * 1000):012x}{secrets.randbits(80):020x}"
+
+
 def request_hash(data: SendRequest) -> str:
     canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -163,7 +170,7 @@ def send(session: Session, sandbox: Sandbox, data: SendRequest, idempotency_key:
     now = utcnow()
     reason = consent.exclusion_reason(session, sandbox.id, to, config.sms_type, senders(config, credential))
     message = Message(
-        id=new_id(), sandbox_id=sandbox.id, channel_configuration_id=config.id, channel=config.channel,
+        id=ordered_id(now), sandbox_id=sandbox.id, channel_configuration_id=config.id, channel=config.channel,
         sms_type=config.sms_type, to_number=to, from_number=config.sender_number, body=text, media_urls=media,
         content=content,
         segments=info.segments, encoding=info.encoding, valid_until=now + timedelta(seconds=data.validity_period),
