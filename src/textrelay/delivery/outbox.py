@@ -226,7 +226,9 @@ class Driver:
 
     @staticmethod
     def parse_json(value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str | bytes) else value
+        if value is None or value == "[]":  # the common cases, without the parser
+            return None if value is None else []
+        return json.loads(value) if isinstance(value, (str, bytes)) else value  # noqa: UP038
 
     def marks(self, count: int) -> str:
         return ", ".join([self.mark] * count)

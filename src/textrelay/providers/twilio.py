@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
 import aiohttp
+import yarl
 
 from textrelay.providers.base import OutboundMessage, Outcome, SendResult, StatusUpdate, VerifyReport
 
@@ -85,6 +86,7 @@ class TwilioAccount:
         self._send_headers = {"Authorization": self.auth.encode(), "Accept": "application/json",
                               "Content-Type": "application/x-www-form-urlencoded"}
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._messages_url = yarl.URL(self.messages_url)
 
     @property
     def messages_url(self) -> str:
@@ -125,7 +127,7 @@ class TwilioAccount:
             client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
         sent = False
         try:
-            async with http.post(self.messages_url, data=data, headers=self._send_headers,
+            async with http.post(self._messages_url, data=data, headers=self._send_headers,
                                  timeout=client_timeout) as resp:
                 sent = True
                 raw = await resp.read()
