@@ -117,3 +117,26 @@ def test_signature_verification_rejects_tampering_and_old_timestamps():
     assert not events.verify("other" * 4, header, body)
     assert not events.verify("k" * 20, events.sign("k" * 20, int(time.time()) - 3600, body), body)
     assert not events.verify("k" * 20, "garbage", body)
+
+
+def test_delivered_events_past_retention_are_cleaned_up(context):
+    from datetime import timedelta
+
+    from textrelay.store.models import EventDelivery, utcnow
+
+    with context.db.session() as session:
+        from textrelay.services.sandboxes import get_by_name
+
+        box = get_by_name(session, "prod")
+        old = utcnow() - events.RETENTION - timedelta(hours=1)
+        session.add_all([
+            EventDelivery(sandbox_id=box.id, type="consent.changed", payload={}, status="delivered", delivered_at=old),
+            EventDelivery(sandbox_id=box.id, type="consent.changed", payload={}, status="delivered",
+                          delivered_at=utcnow()),
+            EventDelivery(sandbox_id=box.id, type="consent.changed", payload={}, status="failed"),
+        ])
+    assert events.Dispatcher(context).cleanup() == 1
+    with context.db.session() as session:
+        from sqlalchemy import select
+
+        assert sorted(session.scalars(select(EventDelivery.status))) == ["delivered", "failed"]

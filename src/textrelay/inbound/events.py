@@ -26,8 +26,8 @@ from typing import Any
 
 import aiohttp
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from textrelay.errors import NotFound, ValidationFailed
@@ -48,6 +48,9 @@ LEASE_SECONDS = 60.0
 POST_TIMEOUT_SECONDS = 10.0
 BATCH = 100
 CACHE_SECONDS = 5.0
+# Delivered events are kept this long (for GET /api/v1/events/deliveries), then deleted.
+RETENTION = timedelta(days=7)
+CLEANUP_EVERY_SECONDS = 3600.0
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -234,8 +237,12 @@ class Dispatcher:
 
     async def _run(self) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_SECONDS))
+        next_cleanup = time.monotonic() + CLEANUP_EVERY_SECONDS
         while True:
             try:
+                if time.monotonic() >= next_cleanup:
+                    next_cleanup = time.monotonic() + CLEANUP_EVERY_SECONDS
+                    await asyncio.to_thread(self.cleanup)
                 posted = await self.run_once()
             except asyncio.CancelledError:
                 raise
@@ -257,6 +264,12 @@ class Dispatcher:
         results = await asyncio.gather(*(self._post(*item) for item in claimed))
         await asyncio.to_thread(self._finish, results)
         return len(claimed)
+
+    def cleanup(self) -> int:
+        """Delete delivered events older than the retention period; failed ones stay for inspection."""
+        with self.ctx.db.session() as session:
+            return session.execute(delete(EventDelivery).where(
+                EventDelivery.status == "delivered", EventDelivery.delivered_at < utcnow() - RETENTION)).rowcount
 
     def _claim(self) -> list[tuple[int, str, str, bytes, str, str]]:
         now = utcnow()
