@@ -15,7 +15,7 @@ from textrelay.domain.numbers import normalize_inbound_number
 from textrelay.errors import Conflict, NotFound, ValidationFailed
 from textrelay.providers import twilio
 from textrelay.secrets import KeyRing, mask
-from textrelay.services import custom_credentials, webhook_secrets, webhooks
+from textrelay.services import caches, custom_credentials, webhook_secrets, webhooks
 from textrelay.services.custom_credentials import CustomCredentialCreate, CustomCredentialUpdate
 from textrelay.store.models import ChannelConfiguration, Credential, Sandbox, Webhook, utcnow
 
@@ -231,6 +231,7 @@ def update(session: Session, keyring: KeyRing, sandbox: Sandbox, credential_id: 
         _set_secret(cred, keyring, "auth_token", data.auth_token)
     cred.updated_at = utcnow()
     _flush_or_conflict(session)
+    caches.forget_configuration()
     return cred
 
 
@@ -245,6 +246,7 @@ def delete(session: Session, sandbox: Sandbox, credential_id: str) -> None:
             channel_configurations=sorted(users))
     session.execute(sql_delete(Webhook).where(Webhook.credential_id == cred.id))
     session.delete(cred)
+    caches.forget_configuration()
 
 
 def twilio_account(cred: Credential, keyring: KeyRing) -> twilio.TwilioAccount:
