@@ -5,6 +5,8 @@ Durable and crash-safe: a campaign's ``messages_created`` is a watermark over it
 first history events and the advanced watermark are written in one transaction. The watermark
 moves with a compare-and-set, so two workers expanding the same campaign cannot both write the
 same slice, and a worker killed mid-slice leaves nothing behind: the slice is simply done again.
+On PostgreSQL the campaign row is also locked (``SKIP LOCKED``) while its slice is rendered, so
+workers spread over campaigns instead of racing for the same slice.
 
 Fast: no ORM objects per row, bulk ``insert()`` (executemany), one query for the members, one for
 the numbers of the slice that have any consent record (only those go through the consent rule).
@@ -42,11 +44,15 @@ UNFINISHED = ("queued", "sending")
 def expand_some(ctx: Context, limit: int = 1000) -> int:
     """Create up to ``limit`` messages for one running campaign; returns how many were created."""
     with ctx.db.session() as session:
-        campaign = session.execute(
-            select(Campaign.id, Campaign.sandbox_id, Campaign.channel_configuration_id, Campaign.body,
-                   Campaign.media_urls, Campaign.messages_created)
-            .where(Campaign.status == "running", Campaign.messages_created < Campaign.audience_size)
-            .order_by(Campaign.started_at, Campaign.id).limit(1)).first()
+        query = (select(Campaign.id, Campaign.sandbox_id, Campaign.channel_configuration_id, Campaign.body,
+                        Campaign.media_urls, Campaign.messages_created)
+                 .where(Campaign.status == "running", Campaign.messages_created < Campaign.audience_size)
+                 .order_by(Campaign.started_at, Campaign.id).limit(1))
+        if not ctx.db.is_sqlite:
+            # Workers on other hosts skip a campaign another one is expanding, instead of rendering
+            # the same slice only to lose the compare-and-set below.
+            query = query.with_for_update(skip_locked=True)
+        campaign = session.execute(query).first()
         if campaign is None:
             return 0
         config = session.get(ChannelConfiguration, campaign.channel_configuration_id)
@@ -60,13 +66,15 @@ def expand_some(ctx: Context, limit: int = 1000) -> int:
         identities = senders(config, credential)
         excluded = _exclusions(session, campaign.sandbox_id, {m.phone_number for m in members}, config.sms_type,
                                identities)
+        if ctx.db.is_sqlite:
+            # SQLite has one writer: render outside any write transaction, then write at once.
+            session.commit()
 
-    watermark = campaign.messages_created
-    # Members are numbered without gaps, so the slice ends where its last member is.
-    new_watermark = members[-1].seq + 1
-    message_rows, event_rows, shared = _render(campaign, config, members, excluded)
+        watermark = campaign.messages_created
+        # Members are numbered without gaps, so the slice ends where its last member is.
+        new_watermark = members[-1].seq + 1
+        message_rows, event_rows, shared = _render(campaign, config, members, excluded)
 
-    with ctx.db.session() as session:
         claimed = session.execute(
             update(Campaign)
             .where(Campaign.id == campaign.id, Campaign.status == "running",
