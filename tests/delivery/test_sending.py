@@ -84,3 +84,27 @@ def test_configuration_without_any_sender_fails_with_a_clear_reason(setup: Setup
     [message_id] = setup.queue([("+14155550127", "x")], configuration_id=config)
     setup.wait_statuses([message_id], {"failed"})
     assert "no sender" in (setup.message(message_id).error_message or "")
+
+
+def test_a_writer_holding_the_sqlite_lock_does_not_freeze_the_service(setup: Setup, live: LiveService) -> None:
+    import sqlite3
+    import time
+
+    import pytest
+    import requests
+
+    if not setup.ctx.db.is_sqlite:
+        pytest.skip("SQLite's single write lock only")
+    [message_id] = setup.queue([("+14155550128", "while locked")])
+    path = setup.ctx.db.url.removeprefix("sqlite:///")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer of this process, holding the lock
+    try:
+        time.sleep(0.5)  # the worker's steps now wait for the lock
+        started = time.monotonic()
+        assert requests.get(live.url + "/openapi.json", timeout=5).status_code == 200
+        assert time.monotonic() - started < 1.0  # the event loop was not frozen behind the lock
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    setup.wait_statuses([message_id], {"delivered"})

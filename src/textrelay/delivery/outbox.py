@@ -16,6 +16,7 @@ configuration (no way to send → ``failed``), and rate limits (a slot in the fu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -27,7 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from textrelay.delivery import custom_route, ratelimit, retry
@@ -74,11 +76,39 @@ def executor(db: Database) -> ThreadPoolExecutor:
     return pool
 
 
-async def run(db: Database, fn: Callable[..., T], *args: Any) -> T:
-    """Run a store step of the delivery machinery (see above for where)."""
-    if db.is_sqlite:
-        return fn(*args)
-    return await asyncio.get_running_loop().run_in_executor(executor(db), fn, *args)
+_quick: dict[int, Context] = {}
+QUICK_BUSY_MS = 200
+
+
+def _quick_context(ctx: Context) -> Context:
+    """``ctx`` with its own SQLite engine that waits at most QUICK_BUSY_MS for another writer."""
+    quick = _quick.get(id(ctx))
+    if quick is None:
+        db = Database(ctx.db.url)
+
+        @event.listens_for(db.engine, "connect")
+        def _short_wait(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.execute(f"PRAGMA busy_timeout={QUICK_BUSY_MS}")
+
+        quick = _quick[id(ctx)] = dataclasses.replace(ctx, db=db)
+    return quick
+
+
+async def run(ctx: Context, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(ctx, *args)``, one store transaction of the delivery machinery (see above for where).
+
+    On SQLite another thread of this process (an API request) may hold the write lock while it
+    waits for the event loop: so the loop waits only briefly, then hands the step to a thread.
+    Each step is one transaction, rolled back on error, so running it again is safe.
+    """
+    if ctx.db.is_sqlite:
+        try:
+            return fn(_quick_context(ctx), *args)
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            log.debug("store busy; %s goes to a thread", getattr(fn, "__name__", fn))
+    return await asyncio.get_running_loop().run_in_executor(executor(ctx.db), lambda: fn(ctx, *args))
 
 
 # ---------------------------------------------------------------------------------------------

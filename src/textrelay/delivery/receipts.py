@@ -201,7 +201,7 @@ class ReceiptWriter:
                 await asyncio.sleep(GATHER_SECONDS)
                 batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
                 try:
-                    await outbox.run(self.ctx.db, apply, self.ctx, [r for r, _ in batch])
+                    await outbox.run(self.ctx, apply, [r for r, _ in batch])
                 except Exception as exc:
                     log.exception("storing %d receipt(s) failed", len(batch))
                     for _, future in batch:

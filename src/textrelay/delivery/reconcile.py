@@ -47,7 +47,7 @@ async def look_up(ctx: Context, http: aiohttp.ClientSession, job: outbox.Job, me
         return Lookup()
     sids = [item.get("sid") for item in found if item.get("sid")]
     # The same text to the same number may be another message of ours: skip sids we already hold.
-    taken = await outbox.run(ctx.db, outbox.known_provider_ids, ctx, sids, job.id)
+    taken = await outbox.run(ctx, outbox.known_provider_ids, sids, job.id)
     for sid in sids:
         if sid not in taken:
             return Lookup(provider_message_id=sid)

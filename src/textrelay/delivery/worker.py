@@ -62,16 +62,17 @@ class Worker:
         self._campaigns: Any = None
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(ctx, *args)``, one store step, and time it."""
         name = getattr(fn, "__name__", "call")
 
-        def timed() -> Any:
+        def timed(ctx: Context, *rest: Any) -> Any:
             started = time.perf_counter()
             try:
-                return fn(*args)
+                return fn(ctx, *rest)
             finally:
                 STORE_SECONDS.labels(name).observe(time.perf_counter() - started)
 
-        return await outbox.run(self.ctx.db, timed)
+        return await outbox.run(self.ctx, timed, *args)
 
     async def start(self) -> Worker:
         # Everything loaded so far lives as long as the process: keep the cyclic garbage collector
@@ -104,7 +105,7 @@ class Worker:
                 unsent.append(job)
         if unsent:
             with contextlib.suppress(Exception):
-                await self.db(outbox.release, self.ctx, unsent)
+                await self.db(outbox.release, unsent)
             self.inflight -= len(unsent)
         for _ in self._senders:
             self._queue.put_nowait(None)
@@ -127,7 +128,7 @@ class Worker:
                 continue
             try:
                 await self._expand_campaigns()
-                claim = await self.db(outbox.claim, self.ctx, self.routes, min(room, self.batch_size),
+                claim = await self.db(outbox.claim, self.routes, min(room, self.batch_size),
                                       self.lease_seconds)
             except Exception:
                 log.exception("claiming messages failed; retrying")
@@ -165,7 +166,7 @@ class Worker:
                     await asyncio.wait_for(self._results_ready.wait(), FLUSH_INTERVAL)
             batch, self._results = self._results, []
             try:
-                await self.db(outbox.record, self.ctx, batch, self.name)
+                await self.db(outbox.record, batch, self.name)
             except Exception:
                 log.exception("writing %d results failed; they will be written with the next batch", len(batch))
                 self._results = batch + self._results
@@ -179,14 +180,14 @@ class Worker:
         settled_at = 0.0
         while not self._stopping.is_set():
             try:
-                await self.db(receipts.apply_unmatched, self.ctx)
+                await self.db(receipts.apply_unmatched)
                 # Validity periods are minutes to hours long: looking for lapsed ones each minute is plenty.
                 if time.monotonic() - settled_at >= SETTLE_INTERVAL:
                     settled_at = time.monotonic()
-                    await self.db(custom_route.settle_unconfirmed, self.ctx)
+                    await self.db(custom_route.settle_unconfirmed)
                 module = self._campaign_module()
                 if module is not None and hasattr(module, "finish_campaigns"):
-                    await self._call(module.finish_campaigns, self.ctx)
+                    await self._call(module.finish_campaigns)
             except Exception:
                 log.exception("delivery housekeeping failed")
             await self._sleep(HOUSEKEEPING_INTERVAL)
@@ -206,11 +207,12 @@ class Worker:
         module = self._campaign_module()
         if module is None or not hasattr(module, "expand_some"):
             return
-        await self._call(module.expand_some, self.ctx, self.batch_size * 4)
+        await self._call(module.expand_some, self.batch_size * 4)
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(ctx, *args)`` of another module: awaited if async, else run as a store step."""
         if inspect.iscoroutinefunction(fn):
-            return await fn(*args)
+            return await fn(self.ctx, *args)
         return await self.db(fn, *args)
 
     async def _sleep(self, seconds: float) -> None:
