@@ -52,7 +52,10 @@ def test_api_keys_created_by_api_work_and_can_be_revoked(api, service):
     token = created.json()["key"]
     sender = service.client(token)
     assert sender.get("/api/v1/credentials").status_code == 200
-    assert token not in api.get("/api/v1/api-keys").text
+    listed = api.get("/api/v1/api-keys")
+    assert token not in listed.text
+    used = next(k for k in listed.json()["items"] if k["id"] == created.json()["id"])
+    assert used["last_used_at"] is not None
     assert api.delete(f"/api/v1/api-keys/{created.json()['id']}").status_code == 204
     assert sender.get("/api/v1/credentials").status_code == 401
 

@@ -35,7 +35,10 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token:
-        return access.authenticate(session, token.strip())
+        principal = access.authenticate(session, token.strip())
+        if principal.key_id:
+            access.touch_key(request.app.state.context.db, principal.key_id)
+        return principal
     return access.authenticate(session, None)
 
 

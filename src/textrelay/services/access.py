@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from textrelay.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from textrelay.services import sandboxes
+from textrelay.store.db import Database
 from textrelay.store.models import ApiKey, Sandbox, User, utcnow
 
 ROLES = ("admin", "sender")
@@ -67,15 +68,27 @@ def revoke_key(session: Session, key_id: str) -> None:
 
 
 def authenticate(session: Session, token: str | None) -> Principal:
+    """Who holds ``token``. Reads only: the request's transaction takes no write lock here."""
     if not token:
         raise Unauthorized("an API key is required: Authorization: Bearer <key>")
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(token)))
     if key is None or key.revoked_at is not None:
         raise Unauthorized("the API key is not valid")
-    now = utcnow()
-    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
-        key.last_used_at = now
     return Principal(role=key.role, sandbox_id=key.sandbox_id, key_id=key.id)
+
+
+_touched: dict[str, float] = {}
+
+
+def touch_key(db: Database, key_id: str) -> None:
+    """Record that a key was used, at most once a minute per key and process, in its own short
+    transaction (a write inside the request's session would hold SQLite's lock for the whole call)."""
+    now = time.monotonic()
+    if now - _touched.get(key_id, -1e9) < 60:
+        return
+    _touched[key_id] = now
+    with db.session() as session:
+        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
 
 
 # Admin UI logins. Passwords are hashed with scrypt (stdlib), salted per user.
