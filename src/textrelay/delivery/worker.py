@@ -32,7 +32,7 @@ STORE_SECONDS = Histogram("textrelay_worker_store_seconds", "Time the delivery w
 
 FLUSH_INTERVAL = 0.02  # seconds a result may wait for others to share its transaction
 HOUSEKEEPING_INTERVAL = 1.0
-SETTLE_INTERVAL = 60.0
+SETTLE_INTERVAL = 5.0
 
 
 class Worker:
@@ -181,7 +181,7 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 await self.db(receipts.apply_unmatched)
-                # Validity periods are minutes to hours long: looking for lapsed ones each minute is plenty.
+                # The scan reads every sent message (no index for it): every few seconds, not every second.
                 if time.monotonic() - settled_at >= SETTLE_INTERVAL:
                     settled_at = time.monotonic()
                     await self.db(custom_route.settle_unconfirmed)
