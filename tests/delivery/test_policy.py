@@ -72,3 +72,30 @@ def test_an_idle_limit_does_not_bank_credit(context: Context) -> None:
         ratelimit.reserve(session, 0.0, [(1, limit)])
         later = ratelimit.reserve(session, 500.0, [(1, limit), (1, limit)])
     assert later == [500.0, 501.0]
+
+
+def test_a_result_written_after_the_lease_was_taken_back_is_dropped(setup) -> None:  # noqa: ANN001
+    import time as _time
+
+    from textrelay.delivery import outbox
+    from textrelay.providers.base import SendResult as _Result
+
+    [message_id] = setup.queue([("+14155550300", "lease")])
+    routes = outbox.Routes(setup.ctx)
+    first = outbox.claim(setup.ctx, routes, 10, lease_seconds=0.05)
+    assert [j.id for j in first.jobs] == [message_id]
+    _time.sleep(0.1)
+    second = outbox.claim(setup.ctx, routes, 10, lease_seconds=60)  # the first worker looks dead
+    assert [j.id for j in second.jobs] == [message_id] and second.jobs[0].outcome_unknown
+    job = first.jobs[0]
+    late = retry.after_send(_Result(Outcome.ACCEPTED, provider_message_id="SM" + "0" * 32), 1, utcnow(),
+                            job.valid_until)
+    assert outbox.record(setup.ctx, [outbox.Outcome(job, late, True, utcnow())], "late") == 0
+    msg = setup.message(message_id)
+    assert msg.status == "sending" and msg.provider_message_id is None
+    assert [e.status for e in setup.history(message_id)] == ["queued"]
+    # The worker holding the lease now writes; its result counts.
+    mine = retry.after_send(_Result(Outcome.ACCEPTED, provider_message_id="SM" + "1" * 32), 1, utcnow(),
+                            job.valid_until)
+    assert outbox.record(setup.ctx, [outbox.Outcome(second.jobs[0], mine, False, utcnow())], "b") == 1
+    assert setup.message(message_id).provider_message_id == "SM" + "1" * 32

@@ -266,9 +266,11 @@ class Driver:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.connection.exec_driver_sql(sql.replace("?", self.mark), tuple(params))
 
-    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            self.connection.exec_driver_sql(sql.replace("?", self.mark), rows)
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        """Run ``sql`` once per row; returns the number of rows changed in all."""
+        if not rows:
+            return 0
+        return self.connection.exec_driver_sql(sql.replace("?", self.mark), rows).rowcount
 
     def claim(self, where: str, params: Sequence[Any], limit: int, sets: str, set_params: Sequence[Any]
               ) -> list[Claimed]:
@@ -418,20 +420,9 @@ def record(ctx: Context, outcomes: Sequence[Outcome], worker: str | None = None)
     now = utcnow()
     with ctx.db.session() as session:
         sql = Driver(session)
-        ids = [o.job.id for o in outcomes]
-        held = dict(sql.execute(f"SELECT id, lease_expires_at FROM messages WHERE status = 'sending' AND id IN "
-                                f"({sql.marks(len(ids))})", ids).fetchall())
-        mine = [o for o in outcomes if held.get(o.job.id) == sql.time(o.job.lease)]
-        if len(mine) < len(outcomes):
-            log.warning("%d message(s) were taken back by another worker before their result was written",
-                        len(outcomes) - len(mine))
-        if not mine:
-            return 0
         rows = []
-        history = []
-        stamp = sql.time(now)
-        suffix = f" (worker {worker})" if worker else ""
-        for o in mine:
+        stamp = sql.time(now)  # also marks, below, which rows this call changed
+        for o in outcomes:
             d = o.decision
             sent = d.status == "sent"
             at = sql.time(o.at)
@@ -440,14 +431,26 @@ def record(ctx: Context, outcomes: Sequence[Outcome], worker: str | None = None)
                 None if sent else d.error_code, None if sent else d.error_message,
                 o.job.attempts + (1 if o.attempted else 0), sql.time(d.next_attempt_at), d.outcome_unknown,
                 at if sent else None, at if d.status in FINAL else None, stamp, o.job.id, sql.time(o.job.lease)))
-            history.append((o.job.id, d.status, "worker", d.detail + suffix, None if sent else d.error_code, at))
-        sql.executemany(
+        changed = sql.executemany(
             "UPDATE messages SET status = ?, provider_message_id = ?, from_number = ?, error_code = ?, "
             "error_message = ?, attempts = ?, next_attempt_at = ?, outcome_unknown = ?, rate_reserved = FALSE, "
             "lease_expires_at = NULL, sent_at = ?, final_at = ?, updated_at = ? "
             "WHERE id = ? AND status = 'sending' AND lease_expires_at = ?", rows)
+        mine: Sequence[Outcome] = outcomes
+        if changed != len(outcomes):
+            # Some leases ran out and another worker took those messages back: leave them to it.
+            ids = [o.job.id for o in outcomes]
+            ours = {row[0] for row in sql.execute(
+                f"SELECT id FROM messages WHERE updated_at = ? AND id IN ({sql.marks(len(ids))})", [stamp, *ids])}
+            mine = [o for o in outcomes if o.job.id in ours]
+            log.warning("%d message(s) were taken back by another worker before their result was written",
+                        len(outcomes) - len(mine))
+        suffix = f" (worker {worker})" if worker else ""
         sql.executemany("INSERT INTO message_events (message_id, status, source, detail, error_code, at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)", history)
+                        "VALUES (?, ?, ?, ?, ?, ?)", [
+                            (o.job.id, o.decision.status, "worker", o.decision.detail + suffix,
+                             None if o.decision.status == "sent" else o.decision.error_code, sql.time(o.at))
+                            for o in mine])
         for o in mine:
             if o.decision.fallback:
                 custom_route.queue_fallback(session, o.job, o.decision, o.at)
