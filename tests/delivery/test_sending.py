@@ -108,3 +108,33 @@ def test_a_writer_holding_the_sqlite_lock_does_not_freeze_the_service(setup: Set
         blocker.execute("COMMIT")
         blocker.close()
     setup.wait_statuses([message_id], {"delivered"})
+
+
+def test_a_message_claimed_too_long_ago_goes_back_unsent(setup: Setup, context) -> None:  # noqa: ANN001
+    import asyncio
+
+    from textrelay.delivery import outbox
+    from textrelay.delivery.worker import Worker
+
+    [message_id] = setup.queue([("+14155550129", "stale claim")])
+    context.settings.public_url = "http://127.0.0.1:9"
+
+    async def scenario() -> None:
+        worker = Worker(context)
+        [job] = outbox.claim(context, worker.routes, 10, lease_seconds=worker.lease_needed - 0.5).jobs
+        await worker.start()
+        worker.inflight += 1
+        worker._queue.put_nowait(job)  # as the claim loop hands it over, but with its lease nearly gone
+        await setup_wait(lambda: any("back to the outbox" in (e.detail or "") for e in setup.history(message_id)))
+        await worker.stop()
+
+    async def setup_wait(condition) -> None:  # noqa: ANN001
+        for _ in range(200):
+            if condition():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the stale job was not given back")
+
+    asyncio.run(scenario())
+    assert setup.sim.control("GET", "/_sim/stats")["create_requests"] <= 1  # the worker may resend it, once
+    assert setup.message(message_id).status in ("queued", "sending", "sent")

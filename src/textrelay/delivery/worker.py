@@ -24,7 +24,9 @@ import aiohttp
 from prometheus_client import Histogram
 
 from textrelay.delivery import custom_route, dispatcher, outbox, receipts
+from textrelay.delivery.retry import Decision
 from textrelay.services.context import Context
+from textrelay.store.models import utcnow
 
 log = logging.getLogger("textrelay.delivery")
 STORE_SECONDS = Histogram("textrelay_worker_store_seconds", "Time the delivery worker's store steps take",
@@ -45,6 +47,8 @@ class Worker:
         self.lease_seconds = max(1.0, s.worker_lease_seconds)
         # A send must end well within the lease, or another worker would take the message back.
         self.timeout = max(0.5, min(30.0, self.lease_seconds / 3))
+        # A claimed message is sent only while at least this much of its lease is left.
+        self.lease_needed = self.timeout + self.lease_seconds / 10
         self.max_inflight = max(self.batch_size * 3, self.concurrency * 4)
         self.routes = outbox.Routes(ctx)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -146,7 +150,13 @@ class Worker:
             job = await self._queue.get()
             if job is None:
                 return
-            outcome = await dispatcher.dispatch(self.ctx, self._http, job, self.timeout)
+            if (job.lease - utcnow()).total_seconds() < self.lease_needed:
+                # Waited so long that the send could outlive the lease, and another worker could
+                # take the message back and send it too: give it back to the outbox instead.
+                outcome = outbox.Outcome(job, Decision("queued", "claimed too long ago to send safely; back to "
+                                                       "the outbox", next_attempt_at=utcnow()), False, utcnow())
+            else:
+                outcome = await dispatcher.dispatch(self.ctx, self._http, job, self.timeout)
             self._results.append(outcome)
             if len(self._results) >= self.batch_size:
                 self._results_ready.set()
