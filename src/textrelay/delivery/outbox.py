@@ -246,7 +246,9 @@ class Driver:
     def time(self, value: datetime | None) -> Any:
         if value is None or self.pg:
             return value
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     @staticmethod
     def parse_time(value: Any) -> datetime | None:

@@ -38,7 +38,7 @@ def retry_delay(attempt: int, retry_after: float | None, rng: random.Random | No
     return delay
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     """The message's state after an attempt, and the history line that explains it."""
 
