@@ -69,11 +69,8 @@ def serve(
     tr_logging.configure(settings.log_level)
     console.print(f"textrelay listening on http://{settings.host}:{settings.port}  "
                   f"(database: {settings.resolved_database_url.split('://')[0]}, data: {settings.data_dir})")
-    from textrelay.delivery.fastpath import FeedbackFastPath
-
     application = create_app(settings, run_worker=worker)
-    # Status callbacks skip the framework stack: thousands per second (see delivery.fastpath).
-    uvicorn.run(FeedbackFastPath(application), host=settings.host, port=settings.port, log_config=None,
+    uvicorn.run(application, host=settings.host, port=settings.port, log_config=None,
                 access_log=False, proxy_headers=settings.trust_proxy_headers)
 
 

@@ -114,38 +114,10 @@ def live(context: Context) -> Iterator[LiveService]:
     service.stop()
 
 
-def start_served(context: Context) -> LiveService:
-    """As ``serve`` runs it: the application behind the status-callback fast path, with a worker."""
-    import threading
-
-    import uvicorn
-
-    from tests.support import free_port
-    from textrelay.api.app import create_app
-    from textrelay.delivery.fastpath import FeedbackFastPath
-    from textrelay.services import access
-
-    port = free_port()
-    context.settings.public_url = f"http://127.0.0.1:{port}"
-    app = FeedbackFastPath(create_app(context.settings, context=context, run_worker=True))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the service did not start")
-        time.sleep(0.02)
-    with context.db.session() as session:
-        _, key = access.create_key(session, "test admin", "admin")
-    return LiveService(url=f"http://127.0.0.1:{port}", context=context, admin_key=key, server=server, thread=thread)
-
-
-@pytest.fixture(params=["framework", "fast path"])
-def hooks_live(request: pytest.FixtureRequest, context: Context) -> Iterator[LiveService]:
-    """The service with its worker; status callbacks through the framework route or the fast path."""
-    service = start_service(context, run_worker=True) if request.param == "framework" else start_served(context)
+@pytest.fixture
+def hooks_live(context: Context) -> Iterator[LiveService]:
+    """The service with its worker, status callbacks served by ``api.twilio_webhooks`` as in ``serve``."""
+    service = start_service(context, run_worker=True)
     yield service
     service.stop()
 

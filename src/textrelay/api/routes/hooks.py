@@ -15,8 +15,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from textrelay.api.deps import public_base_url
-from textrelay.errors import Forbidden, NotFound, TextrelayError
-from textrelay.providers.twilio_signature import validate_signature
+from textrelay.errors import NotFound, TextrelayError
 from textrelay.services import credentials as credential_service
 from textrelay.services import webhook_secrets
 from textrelay.services.context import Context
@@ -94,24 +93,6 @@ def parse_form(body: bytes) -> dict[str, str]:
         return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
     except UnicodeDecodeError:
         raise BadRequest("the request body is not UTF-8 form data") from None
-
-
-@router.post("/twilio/{webhook_id}")
-async def twilio_webhook(webhook_id: str, request: Request) -> Response:
-    ctx: Context = request.app.state.context
-    info = load_webhook(ctx, webhook_id, "twilio")
-    body = await request.body()
-    form = parse_form(body)
-    if not validate_signature(info.signing_secret, signed_url(request), form,
-                              request.headers.get("x-twilio-signature")):
-        raise Forbidden("the X-Twilio-Signature header is missing or wrong")
-    if info.type == "feedback":
-        from textrelay.delivery import receipts
-
-        return await receipts.twilio_status(ctx, info, form, request.headers.get("i-twilio-idempotency-token"))
-    from textrelay.inbound import twilio as inbound_twilio
-
-    return await inbound_twilio.handle(ctx, info, form)
 
 
 @router.post("/custom/{webhook_id}")

@@ -13,7 +13,7 @@ from textrelay.api.routes import events as events_routes
 from textrelay.api.routes import inbound_messages as inbound_messages_routes
 from textrelay.api.routes import messages as messages_routes
 from textrelay.api.routes import webhooks as webhooks_routes
-from textrelay.inbound.fastpath import TwilioInboundFastPath
+from textrelay.api.twilio_webhooks import TwilioWebhooks
 from textrelay.web import inbound_pages, sending_pages
 
 
@@ -30,5 +30,5 @@ def install(app: FastAPI) -> None:
     web.install(app)
     app.include_router(inbound_pages.router)
     app.include_router(sending_pages.router)
-    # Last, so it is outermost: the inbound hot path skips the other middleware.
-    app.add_middleware(TwilioInboundFastPath)
+    # Last, so it is outermost: Twilio's webhooks (thousands a second) skip the other layers.
+    app.add_middleware(TwilioWebhooks)
