@@ -126,3 +126,14 @@ def test_malformed_json_huge_body_and_odd_unicode_never_500(api):
     assert odd.status_code in (201, 422)
     not_object = api.post("/api/v1/credentials", json=[1, 2])
     assert not_object.status_code == 422
+
+
+def test_credential_rate_limit_is_set_changed_and_removed(api):
+    cred = api.post("/api/v1/credentials", json=twilio_payload(rate_limit_mps=5)).json()
+    assert cred["rate_limit_mps"] == 5
+    assert api.post("/api/v1/credentials", json=twilio_payload(name="b", inbound_number="+14155550102",
+                                                                 rate_limit_mps=-1)).status_code == 422
+    changed = api.patch(f"/api/v1/credentials/{cred['id']}", json={"rate_limit_mps": 20}).json()
+    assert changed["rate_limit_mps"] == 20
+    removed = api.patch(f"/api/v1/credentials/{cred['id']}", json={"rate_limit_mps": None}).json()
+    assert removed["rate_limit_mps"] is None

@@ -38,6 +38,8 @@ class TwilioCredentialCreate(_Strict):
     inbound_number: str | None = Field(default=None, max_length=32,
                                        description="E.164 number or short code on which this sandbox receives.")
     api_base_url: AnyHttpUrl | None = Field(default=None, description="Default https://api.twilio.com.")
+    rate_limit_mps: float | None = Field(default=None, gt=0, le=100_000,
+                                         description="Segments per second across all senders of this credential.")
 
     @field_validator("messaging_service_sid", "inbound_number", "api_base_url", mode="before")
     @classmethod
@@ -52,6 +54,7 @@ class TwilioCredentialUpdate(_Strict):
     messaging_service_sid: ServiceSid | None = None
     inbound_number: str | None = Field(default=None, max_length=32)
     api_base_url: AnyHttpUrl | None = None
+    rate_limit_mps: float | None = Field(default=None, gt=0, le=100_000, description="null removes the limit.")
 
     @field_validator("auth_token", mode="before")
     @classmethod
@@ -126,6 +129,7 @@ def create(session: Session, keyring: KeyRing, sandbox: Sandbox,
             "account_sid": data.account_sid,
             "messaging_service_sid": data.messaging_service_sid,
             "api_base_url": str(data.api_base_url).rstrip("/") if data.api_base_url else twilio.DEFAULT_API_BASE,
+            "rate_limit_mps": data.rate_limit_mps,
         },
     )
     _set_secret(cred, keyring, "auth_token", data.auth_token)
@@ -223,6 +227,8 @@ def update(session: Session, keyring: KeyRing, sandbox: Sandbox, credential_id: 
     if "api_base_url" in given:
         settings["api_base_url"] = (str(data.api_base_url).rstrip("/") if data.api_base_url
                                     else twilio.DEFAULT_API_BASE)
+    if "rate_limit_mps" in given:
+        settings["rate_limit_mps"] = data.rate_limit_mps
     if "inbound_number" in given:
         cred.inbound_number = normalize_inbound_number(data.inbound_number) if data.inbound_number else None
     _check_inbound_number(session, cred.vendor, cred.account_key, cred.inbound_number, exclude_id=cred.id)
@@ -306,6 +312,7 @@ def view(cred: Credential, sandbox: Sandbox, hooks: list[Any], base_url: str) ->
         "messaging_service_sid": settings.get("messaging_service_sid"),
         "inbound_number": cred.inbound_number,
         "api_base_url": settings.get("api_base_url"),
+        "rate_limit_mps": settings.get("rate_limit_mps"),
         "webhooks": [
             {"id": h.id, "type": h.type, "name": h.name, "url": webhooks.public_url(h, base_url, cred.vendor)}
             for h in hooks
