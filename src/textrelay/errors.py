@@ -18,6 +18,17 @@ class TextrelayError(Exception):
         self.extra = extra
 
 
+class BadRequest(TextrelayError):
+    """The request itself is malformed (a provider webhook's missing field, undecodable body)."""
+
+    status = 400
+    title = "Bad request"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> BadRequest:
+        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
 class ValidationFailed(TextrelayError):
     """Input is well-formed but breaks a rule; ``errors`` names each field."""
 

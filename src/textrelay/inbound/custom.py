@@ -33,10 +33,10 @@ from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
-from textrelay.api.routes.hooks import BadRequest, WebhookInfo, load_webhook
+from textrelay.api.routes.hooks import WebhookInfo, load_webhook
 from textrelay.domain import jsonpath
 from textrelay.domain.numbers import normalize_e164, normalize_inbound_number
-from textrelay.errors import Forbidden, ValidationFailed
+from textrelay.errors import BadRequest, Forbidden, ValidationFailed
 from textrelay.inbound import custom_replies, service
 from textrelay.services import custom_credentials, webhook_secrets
 from textrelay.services.custom_credentials import FeedbackMapping, InboundMapping

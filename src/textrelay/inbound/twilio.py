@@ -14,7 +14,7 @@ from typing import Any
 from starlette.responses import Response
 
 from textrelay.domain.numbers import normalize_e164, normalize_inbound_number
-from textrelay.errors import TextrelayError, ValidationFailed
+from textrelay.errors import BadRequest, ValidationFailed
 from textrelay.inbound import service
 
 MAX_MEDIA = 10
@@ -22,15 +22,6 @@ MAX_ID_CHARS = 64
 # Characters XML 1.0 cannot carry at all, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-
-
-class BadInbound(TextrelayError):
-    status = 400
-    title = "Bad request"
-
-    @classmethod
-    def field(cls, name: str, message: str) -> BadInbound:
-        return cls(f"{name}: {message}", errors=[{"field": name, "message": message}])
 
 
 def twiml(reply: str | None) -> Response:
@@ -49,9 +40,9 @@ def _required(form: dict[str, str], *names: str) -> str:
         value = (form.get(name) or "").replace("\x00", "").strip()
         if value:
             if len(value) > MAX_ID_CHARS:
-                raise BadInbound.field(name, f"longer than {MAX_ID_CHARS} characters")
+                raise BadRequest.field(name, f"longer than {MAX_ID_CHARS} characters")
             return value
-    raise BadInbound.field(names[0], "field required")
+    raise BadRequest.field(names[0], "field required")
 
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -75,7 +66,7 @@ def _number(value: str, field: str, inbound: bool) -> str:
 def _media(form: dict[str, str]) -> list[dict[str, str]]:
     raw = (form.get("NumMedia") or "0").strip()
     if not raw.isdigit():
-        raise BadInbound.field("NumMedia", "must be a whole number")
+        raise BadRequest.field("NumMedia", "must be a whole number")
     count = min(int(raw), MAX_MEDIA)
     media = []
     for index in range(count):

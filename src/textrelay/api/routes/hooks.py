@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from textrelay.api.deps import public_base_url
-from textrelay.errors import NotFound, TextrelayError
+from textrelay.errors import BadRequest, NotFound
 from textrelay.services import credentials as credential_service
 from textrelay.services import webhook_secrets
 from textrelay.services.context import Context
@@ -24,11 +24,6 @@ from textrelay.store.models import Credential, Webhook
 router = APIRouter(prefix="/hooks", tags=["provider webhooks"], include_in_schema=False)
 
 CACHE_SECONDS = 30.0
-
-
-class BadRequest(TextrelayError):
-    status = 400
-    title = "Bad request"
 
 
 @dataclass(frozen=True)
