@@ -184,6 +184,8 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_due", "status", "next_attempt_at"),
+        # Sends whose outcome is unknown, looked for every few seconds among many sent messages.
+        Index("ix_messages_outcome_unknown", "outcome_unknown", "status"),
         Index("ix_messages_provider_id", "provider_message_id"),
         Index("ix_messages_campaign_status", "campaign_id", "status"),
         Index("ix_messages_sandbox_created", "sandbox_id", "created_at"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 06:32:34.138392
+Create Date: 2026-11-27 08:00:18.527864
 """
 from alembic import op
 import sqlalchemy as sa
@@ -309,6 +309,7 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index('ix_messages_campaign_status', ['campaign_id', 'status'], unique=False)
         batch_op.create_index('ix_messages_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_messages_outcome_unknown', ['outcome_unknown', 'status'], unique=False)
         batch_op.create_index('ix_messages_provider_id', ['provider_message_id'], unique=False)
         batch_op.create_index('ix_messages_sandbox_created', ['sandbox_id', 'created_at'], unique=False)
 
@@ -338,6 +339,7 @@ def downgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_sandbox_created')
         batch_op.drop_index('ix_messages_provider_id')
+        batch_op.drop_index('ix_messages_outcome_unknown')
         batch_op.drop_index('ix_messages_due')
         batch_op.drop_index('ix_messages_campaign_status')
 
