@@ -137,3 +137,18 @@ def test_credential_rate_limit_is_set_changed_and_removed(api):
     assert changed["rate_limit_mps"] == 20
     removed = api.patch(f"/api/v1/credentials/{cred['id']}", json={"rate_limit_mps": None}).json()
     assert removed["rate_limit_mps"] is None
+
+
+def test_nul_and_lone_surrogates_are_refused_naming_the_field(api):
+    resp = api.post("/api/v1/credentials", data='{"name": "a\\u0000b", "account_sid": "x"}',
+                    headers={"content-type": "application/json"})
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "name"
+    surrogate = api.post("/api/v1/api-keys", data='{"name": "k\\ud800", "role": "admin"}',
+                         headers={"content-type": "application/json"})
+    assert surrogate.status_code == 422 and surrogate.json()["errors"][0]["field"] == "name"
+    query = api.get("/api/v1/credentials?cursor=%00")
+    assert query.status_code == 422 and query.json()["errors"][0]["field"] == "query.cursor"
+    pair = api.post("/api/v1/api-keys", json={"name": "emoji \U0001F600 ok", "role": "sender"})
+    assert pair.status_code == 201
+    assert api.get("/api/v1/credentials").json()["items"] == []

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from textrelay import __version__
 from textrelay.api import problems
+from textrelay.api.input_guard import InputGuard
 from textrelay.api.limits import BodyLimit
 from textrelay.api.observe import RequestMetrics
 from textrelay.api.routes import registry
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None,
     )
     app.state.context = ctx
     problems.install(app)
+    app.add_middleware(InputGuard)  # inside the body limit: it reads bodies already bounded
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics)
     registry.install(app)

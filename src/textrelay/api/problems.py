@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from textrelay.errors import TextrelayError
@@ -78,6 +79,14 @@ def install(app: FastAPI) -> None:
         titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large", 415: "Unsupported media type"}
         return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
                        headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # Input guards refuse what they can name; this is the net for the rest (forms, CSV cells).
+        log.warning("refused a value the database cannot store on %s %s: %s", request.method, request.url.path,
+                    type(exc.orig).__name__ if exc.orig is not None else "DataError")
+        return problem(422, "Validation failed",
+                       "a value is out of range or holds characters that cannot be stored (such as NUL)")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
