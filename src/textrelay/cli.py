@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -48,6 +50,20 @@ def _fail(exc: Exception) -> None:
         err.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(1) from None
     raise exc
+
+
+@contextmanager
+def _unit_of_work() -> Iterator[tuple[Any, Any]]:
+    """The context and one store transaction; a service error ends the command with its message."""
+    from textrelay.errors import TextrelayError
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            yield ctx, session
+    except TextrelayError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -105,13 +121,9 @@ def keys_create(
     """Create an API key; it is printed once."""
     from textrelay.services import access, bootstrap
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            bootstrap.run(session)
-            key, token = access.create_key(session, name, role, sandbox)
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        bootstrap.run(session)
+        key, token = access.create_key(session, name, role, sandbox)
     console.print(f"API key '{key.name}' ({key.role}{', sandbox ' + sandbox if sandbox else ''}):")
     print(token)
 
@@ -133,12 +145,8 @@ def keys_list() -> None:
 def keys_revoke(key_id: str) -> None:
     from textrelay.services import access
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            access.revoke_key(session, key_id)
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        access.revoke_key(session, key_id)
     console.print("revoked")
 
 
@@ -150,12 +158,8 @@ def users_set_password(
     """Create an admin UI login, or change its password."""
     from textrelay.services import access
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            access.create_user(session, username, password or "")
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        access.create_user(session, username, password or "")
     console.print(f"login '{username}' saved")
 
 
@@ -189,12 +193,8 @@ def sandboxes_list() -> None:
 def sandboxes_create(name: str) -> None:
     from textrelay.services import sandboxes
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            sandboxes.create(session, name)
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        sandboxes.create(session, name)
     console.print(f"sandbox '{name}' created")
 
 
@@ -202,12 +202,8 @@ def sandboxes_create(name: str) -> None:
 def sandboxes_delete(name: str) -> None:
     from textrelay.services import sandboxes
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            sandboxes.delete(session, name)
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        sandboxes.delete(session, name)
     console.print(f"sandbox '{name}' deleted")
 
 
@@ -215,16 +211,12 @@ def sandboxes_delete(name: str) -> None:
 def credentials_list(sandbox: Annotated[str, typer.Option()] = "prod") -> None:
     from textrelay.services import credentials, sandboxes
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            box = sandboxes.get_by_name(session, sandbox)
-            table = Table("id", "name", "vendor", "account", "inbound number", "token")
-            for c in credentials.list_all(session, box):
-                table.add_row(c.id, c.name, c.vendor, c.account_key, c.inbound_number or "",
-                              (c.secret_hints or {}).get("auth_token") or "")
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        box = sandboxes.get_by_name(session, sandbox)
+        table = Table("id", "name", "vendor", "account", "inbound number", "token")
+        for c in credentials.list_all(session, box):
+            table.add_row(c.id, c.name, c.vendor, c.account_key, c.inbound_number or "",
+                          (c.secret_hints or {}).get("auth_token") or "")
     console.print(table)
 
 
@@ -393,17 +385,13 @@ def channel_configurations_list(sandbox: SandboxOption = "prod") -> None:
     from textrelay.services import channel_configurations as configs
     from textrelay.services import sandboxes
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            rows = configs.list_all(session, sandboxes.get_by_name(session, sandbox))
-            names = configs.credential_names(session, rows)
-            table = Table("id", "name", "channel", "type", "sender", "credential", "status")
-            for c in rows:
-                table.add_row(c.id, c.name, c.channel, c.sms_type, c.sender_number or "(messaging service)",
-                              names.get(c.credential_id, c.credential_id), c.status)
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        rows = configs.list_all(session, sandboxes.get_by_name(session, sandbox))
+        names = configs.credential_names(session, rows)
+        table = Table("id", "name", "channel", "type", "sender", "credential", "status")
+        for c in rows:
+            table.add_row(c.id, c.name, c.channel, c.sms_type, c.sender_number or "(messaging service)",
+                          names.get(c.credential_id, c.credential_id), c.status)
     console.print(table)
 
 
@@ -467,12 +455,8 @@ def channel_configurations_delete(config_id: str, sandbox: SandboxOption = "prod
     from textrelay.services import channel_configurations as configs
     from textrelay.services import sandboxes
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            configs.delete(session, sandboxes.get_by_name(session, sandbox), config_id)
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        configs.delete(session, sandboxes.get_by_name(session, sandbox), config_id)
     console.print("deleted")
 
 
@@ -574,12 +558,8 @@ def campaign_start(
     """Start a draft campaign (its template is checked against the first member)."""
     from textrelay.services import campaigns, sandboxes
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            campaign = campaigns.start(session, sandboxes.get_by_name(session, sandbox), campaign_id)
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (ctx, session):
+        campaign = campaigns.start(session, sandboxes.get_by_name(session, sandbox), campaign_id)
     console.print(f"campaign '{campaign.name}' is running ({campaign.audience_size} member(s))")
     if wait:
         _wait_for_campaign(ctx, sandbox, campaign_id)
@@ -610,12 +590,8 @@ def campaign_cancel(campaign_id: str, sandbox: SandboxOption = "prod") -> None:
     """Cancel a campaign: messages not yet sent are canceled."""
     from textrelay.services import campaigns, sandboxes
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            canceled = campaigns.cancel(session, sandboxes.get_by_name(session, sandbox), campaign_id)
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        canceled = campaigns.cancel(session, sandboxes.get_by_name(session, sandbox), campaign_id)
     console.print(f"campaign canceled; {canceled} queued message(s) canceled")
 
 
@@ -648,13 +624,9 @@ def campaign_report(campaign_id: str, sandbox: SandboxOption = "prod") -> None:
     """Counts per status, errors by code, exclusions by reason, and the per-minute timeline."""
     from textrelay.services import campaigns, sandboxes
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            result = campaigns.report(session, campaigns.get(session, sandboxes.get_by_name(session, sandbox),
-                                                             campaign_id))
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        result = campaigns.report(session, campaigns.get(session, sandboxes.get_by_name(session, sandbox),
+                                                         campaign_id))
     console.print(f"[bold]{result['name']}[/bold] ({result['status']}): audience {result['audience_size']}, "
                   f"{result['messages_created']} message(s)")
     counts = Table("status", "messages")
@@ -682,17 +654,13 @@ def campaign_report(campaign_id: str, sandbox: SandboxOption = "prod") -> None:
 def campaign_list(sandbox: SandboxOption = "prod") -> None:
     from textrelay.services import campaigns, sandboxes
 
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            box = sandboxes.get_by_name(session, sandbox)
-            rows = list(session.scalars(campaigns.list_query(box).order_by(campaigns.Campaign.created_at.desc())))
-            table = Table("id", "name", "status", "audience", "messages", "created")
-            for c in rows:
-                table.add_row(c.id, c.name, c.status, str(c.audience_size), str(c.messages_created),
-                              c.created_at.isoformat(timespec="seconds"))
-    except Exception as exc:
-        _fail(exc)
+    with _unit_of_work() as (_, session):
+        box = sandboxes.get_by_name(session, sandbox)
+        rows = list(session.scalars(campaigns.list_query(box).order_by(campaigns.Campaign.created_at.desc())))
+        table = Table("id", "name", "status", "audience", "messages", "created")
+        for c in rows:
+            table.add_row(c.id, c.name, c.status, str(c.audience_size), str(c.messages_created),
+                          c.created_at.isoformat(timespec="seconds"))
     console.print(table)
 
 
