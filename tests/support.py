@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -79,26 +78,17 @@ class LiveService:
 
 
 def start_service(context: Context, run_worker: bool = False) -> LiveService:
-    """Serve the app on a socket bound here first, so no other process can take the port meanwhile."""
+    """The real app, with or without its worker, served on a loopback port in a thread."""
     from textrelay.api.app import create_app
+    from textrelay.simulator.testing import serve_in_thread
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    context.settings.host = "127.0.0.1"
-    context.settings.port = port
-    if not context.settings.public_url:
-        context.settings.public_url = f"http://127.0.0.1:{port}"
-    app = create_app(context.settings, context=context, run_worker=run_worker)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the service did not start")
-        time.sleep(0.02)
+    def make_app(port: int) -> Any:
+        context.settings.host, context.settings.port = "127.0.0.1", port
+        if not context.settings.public_url:
+            context.settings.public_url = f"http://127.0.0.1:{port}"
+        return create_app(context.settings, context=context, run_worker=run_worker)
+
+    server, thread, port = serve_in_thread(make_app, name="textrelay-service", startup_timeout=20)
     with context.db.session() as session:
         _, key = access.create_key(session, "test admin", "admin")
     return LiveService(url=f"http://127.0.0.1:{port}", context=context, admin_key=key, server=server,

@@ -32,7 +32,6 @@ import hmac
 import json
 import re
 import secrets
-import socket
 import ssl
 import threading
 import time
@@ -439,26 +438,16 @@ class CustomSimulatorServer:
         return self.url + "/oauth/token"
 
     def start(self) -> CustomSimulatorServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
+        from textrelay.simulator.testing import serve_in_thread
+
         options: dict[str, Any] = {}
         if self.tls:
             options = {"ssl_certfile": str(self.tls.certfile), "ssl_keyfile": str(self.tls.keyfile)}
             if self.tls.client_ca:
                 options.update(ssl_ca_certs=str(self.tls.client_ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
-        config = uvicorn.Config(create_custom_app(self.state), log_level="warning", access_log=False,
-                                lifespan="on", **options)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="textrelay-custom-simulator", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the custom simulator did not start")
-            time.sleep(0.005)
+        self._server, self._thread, self.port = serve_in_thread(
+            lambda _port: create_custom_app(self.state), host=self.host, name="textrelay-custom-simulator",
+            **options)
         return self
 
     def stop(self) -> None:

@@ -33,6 +33,28 @@ def new_account() -> tuple[str, str]:
     return "AC" + secrets.token_hex(16), secrets.token_hex(16)
 
 
+def serve_in_thread(make_app: Callable[[int], Any], *, host: str = "127.0.0.1", name: str = "textrelay-server",
+                    startup_timeout: float = 10.0, **options: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
+    """Serve the ASGI app ``make_app(port)`` with uvicorn in a daemon thread on a free port of ``host``.
+
+    The socket is bound first (so no other process can take the port in between, and the app can
+    know its own URL); returns the server (set ``should_exit`` to stop it), its thread and the port.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    app = make_app(port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **options))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.005)
+    return server, thread, port
+
+
 class SimulatorServer:
     """The simulator served by uvicorn in a background thread; a context manager.
 
@@ -74,25 +96,15 @@ class SimulatorServer:
         return self.state.accounts[self.account_sid].auth_token
 
     def start(self) -> "SimulatorServer":
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        if self.state.public_url is None:
-            self.state.public_url = self.url
-        config = uvicorn.Config(
-            create_app(self.state), log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="textrelay-simulator", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + self.startup_timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the simulator did not start")
-            time.sleep(0.005)
+        def make_app(port: int) -> Any:
+            self.port = port
+            if self.state.public_url is None:
+                self.state.public_url = self.url
+            return create_app(self.state)
+
+        self._server, self._thread, self.port = serve_in_thread(
+            make_app, host=self.host, name="textrelay-simulator", startup_timeout=self.startup_timeout,
+            timeout_keep_alive=30)
         return self
 
     def stop(self) -> None:
