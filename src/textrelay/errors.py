@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 
 class TextrelayError(Exception):
@@ -17,6 +17,11 @@ class TextrelayError(Exception):
         self.errors = errors or []
         self.extra = extra
 
+    @classmethod
+    def field(cls, field: str, message: str) -> Self:
+        """The error for one named field."""
+        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
 
 class BadRequest(TextrelayError):
     """The request itself is malformed (a provider webhook's missing field, undecodable body)."""
@@ -24,20 +29,12 @@ class BadRequest(TextrelayError):
     status = 400
     title = "Bad request"
 
-    @classmethod
-    def field(cls, field: str, message: str) -> BadRequest:
-        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
-
 
 class ValidationFailed(TextrelayError):
     """Input is well-formed but breaks a rule; ``errors`` names each field."""
 
     status = 422
     title = "Validation failed"
-
-    @classmethod
-    def field(cls, field: str, message: str) -> ValidationFailed:
-        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
 class NotFound(TextrelayError):

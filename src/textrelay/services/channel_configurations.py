@@ -44,7 +44,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ChannelConfigurationCreate(_Strict):
+class _Cleaned(_Strict):
+    """Input clean-up shared by create and update: a lowercase hostname, a blank sender is none."""
+
+    @field_validator("shortening_domain", mode="before", check_fields=False)
+    @classmethod
+    def _host(cls, value: Any) -> Any:
+        return _hostname(value)
+
+    @field_validator("sender_number", mode="before", check_fields=False)
+    @classmethod
+    def _blank_sender(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class ChannelConfigurationCreate(_Cleaned):
     name: ConfigName = Field(description="Starts with a letter; letters, digits, '_', '.', '-'. Unique per sandbox.")
     channel: Literal["sms", "mms", "rcs"] = "sms"
     sms_type: Literal["marketing", "transactional"] = "marketing"
@@ -61,18 +75,8 @@ class ChannelConfigurationCreate(_Strict):
                                                  "the fallback text when a recipient cannot take RCS.")
     status: Literal["draft", "active"] = "draft"
 
-    @field_validator("shortening_domain", mode="before")
-    @classmethod
-    def _host(cls, value: Any) -> Any:
-        return _hostname(value)
 
-    @field_validator("sender_number", mode="before")
-    @classmethod
-    def _blank_sender(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
-
-
-class ChannelConfigurationUpdate(_Strict):
+class ChannelConfigurationUpdate(_Cleaned):
     name: ConfigName | None = None
     channel: Literal["sms", "mms", "rcs"] | None = None
     sms_type: Literal["marketing", "transactional"] | None = None
@@ -83,16 +87,6 @@ class ChannelConfigurationUpdate(_Strict):
     rate_limit_mps: float | None = Field(default=None, gt=0, le=100_000, description="null removes the limit.")
     fallback_configuration_id: str | None = Field(default=None, max_length=64, description="null removes it.")
     status: Literal["draft", "active"] | None = None
-
-    @field_validator("shortening_domain", mode="before")
-    @classmethod
-    def _host(cls, value: Any) -> Any:
-        return _hostname(value)
-
-    @field_validator("sender_number", mode="before")
-    @classmethod
-    def _blank_sender(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
 
 
 def _credential(session: Session, sandbox: Sandbox, credential_id: str) -> Credential:
